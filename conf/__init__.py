@@ -1,0 +1,1 @@
+"""Hydra configuration shipped with seqkit, installed as ``seqkit.conf``."""

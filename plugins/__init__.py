@@ -1,0 +1,1 @@
+"""The built-in plugins, installed as ``seqkit.plugins``; each registers through the public hooks."""

@@ -1,0 +1,98 @@
+"""Turns a composed config into live objects: dataset, model, sampler, device.
+
+The same functions rebuild a model from a checkpoint's stored config (plain data), so sampling from a
+finished run needs no training data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqkit.components import Dataset, DataSpec, SampleFormat, Sampler
+from seqkit.config import build_config
+from seqkit.model import ModelConfig, SequenceModel
+from seqkit.registry import ComponentKind, Registry
+
+log = logging.getLogger(__name__)
+
+
+def as_config(config: DictConfig | Mapping[str, Any]) -> DictConfig:
+    return config if isinstance(config, DictConfig) else OmegaConf.create(dict(config))
+
+
+def component_config(config: DictConfig, kind: ComponentKind, registry: Registry) -> tuple[Any, Any]:
+    """The registered component named in ``config.<kind>.name`` and its typed config instance."""
+    section = config.get(kind)
+    if section is None or "name" not in section:
+        raise ValueError(
+            f"no {kind} chosen; pick one with {kind}=NAME (available: {registry.describe_available(kind)})"
+        )
+    component = registry.get(kind, section.name)
+    return component, build_config(section, component)
+
+
+def build_dataset(config: DictConfig, registry: Registry) -> Dataset:
+    component, dataset_config = component_config(config, "dataset", registry)
+    return component.factory(dataset_config)
+
+
+def sample_format_of(config: DictConfig, registry: Registry) -> SampleFormat:
+    """The dataset's way of storing and judging samples (a plain text file when it has none)."""
+    component = registry.get("dataset", config.dataset.name)
+    return getattr(component.factory, "sample_format", None) or SampleFormat()
+
+
+def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec: DataSpec) -> SequenceModel:
+    """A ``SequenceModel`` for ``spec`` from the ``cell``, ``head`` and ``model`` sections of ``config``."""
+    config = as_config(config)
+    cell_component, cell_config = component_config(config, "cell", registry)
+    head_component, head_config = component_config(config, "head", registry)
+    hidden_size = getattr(cell_config, "hidden_size", None)
+    if not isinstance(hidden_size, int):
+        raise ValueError(f"cell {cell_component.name!r}: its config needs an integer 'hidden_size' field")
+    model_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), config.get("model", {})))
+    head = head_component.factory(head_config, hidden_size, spec)
+    return SequenceModel(
+        spec,
+        lambda input_size: cell_component.factory(cell_config, input_size),
+        head,
+        model_config,
+        hidden_size,
+    )
+
+
+def build_sampler(config: DictConfig, registry: Registry) -> Sampler | None:
+    if config.get("sampler") is None:
+        return None
+    component, sampler_config = component_config(config, "sampler", registry)
+    return component.factory(sampler_config)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is not there is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            device = torch.device("cuda")
+        elif torch.backends.mps.is_available():
+            device = torch.device("mps")
+        else:
+            device = torch.device("cpu")
+        log.info("trainer.device=auto chose %s", device)
+        return device
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"trainer.device={name} but CUDA is not available here; use trainer.device=auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are present")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"trainer.device={name} but MPS is not available here; use trainer.device=auto or cpu")
+    return device

@@ -1,0 +1,182 @@
+"""The ``seqkit`` command: the Hydra app that trains a composition, ``seqkit plugins``, ``seqkit sample``.
+
+    seqkit +experiment=bach                     train, test and sample the Bach experiment
+    seqkit -m cell=lstm,gru,peephole            a sweep, one run directory per job
+    seqkit --cfg job                            print the composed config
+    seqkit plugins [--json]                     what is installed and what each plugin provides
+    seqkit sample RUN_DIR [temperature=0.8 ...] sample again from a finished run
+
+Plugins are loaded and their configs stored in Hydra's ConfigStore before Hydra composes anything, so
+every component option is typed and checked at composition.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from seqkit.host import Host, PluginError, load_host
+from seqkit.registry import KINDS, RegistryError
+
+log = logging.getLogger("seqkit")
+
+_HOST: Host | None = None
+
+
+def get_host() -> Host:
+    """The process's loaded plugins (loaded once; Hydra's launchers call the task many times)."""
+    global _HOST
+    if _HOST is None:
+        _HOST = load_host()
+    return _HOST
+
+
+def set_host(host: Host | None) -> None:
+    """Use ``host`` for the next runs in this process (embedding code and tests)."""
+    global _HOST
+    _HOST = host
+
+
+# -- seqkit plugins ---------------------------------------------------------------------------------
+
+
+def plugin_listing(host: Host) -> dict[str, Any]:
+    provided: dict[str, list[dict[str, str]]] = {name: [] for name in host.plugins}
+    for component in host.registry.components():
+        provided.setdefault(component.plugin, []).append({"kind": component.kind, "name": component.name})
+    configs: dict[str, list[str]] = {}
+    for plugin, directory in host.config_dirs:
+        configs.setdefault(plugin, []).extend(
+            f"{path.parent.name}/{path.stem}" for path in sorted(directory.glob("*/*.yaml"))
+        )
+    return {
+        "plugins": [
+            {
+                "name": info.name,
+                "version": info.version,
+                "source": info.source,
+                "hooks": info.hooks,
+                "components": provided.get(info.name, []),
+                "configs": configs.get(info.name, []),
+            }
+            for info in host.plugins.values()
+        ],
+        "failures": host.failures,
+    }
+
+
+def plugins_command(arguments: list[str]) -> int:
+    if any(argument not in ("--json",) for argument in arguments):
+        print("usage: seqkit plugins [--json]", file=sys.stderr)
+        return 2
+    listing = plugin_listing(get_host())
+    if "--json" in arguments:
+        print(json.dumps(listing, indent=2))
+        return 0
+    rows = [("plugin", "version", "source", "provides")]
+    for plugin in listing["plugins"]:
+        provides = [f"{c['kind']}:{c['name']}" for c in plugin["components"]] + [
+            f"config:{c}" for c in plugin["configs"]
+        ]
+        rows.append((plugin["name"], plugin["version"], plugin["source"], ", ".join(provides) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
+    for failure in listing["failures"]:
+        print(f"failed: {failure}")
+    return 0
+
+
+# -- seqkit sample ----------------------------------------------------------------------------------
+
+
+def sample_command(arguments: list[str]) -> int:
+    from seqkit.sampling import SampleRequest, sample_from_run
+
+    if not arguments or arguments[0].startswith("-"):
+        print("usage: seqkit sample RUN_DIR [checkpoint=best|last|PATH] [device=cpu] [out=DIR] [SAMPLER_KEY=VALUE ...]")
+        return 0 if arguments and arguments[0] in ("-h", "--help") else 2
+    request = SampleRequest.from_arguments(arguments[0], arguments[1:])
+    result = sample_from_run(request, get_host().registry)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# -- the Hydra app ----------------------------------------------------------------------------------
+
+
+def check_component_overrides(arguments: list[str], host: Host) -> None:
+    """Fail early, with the providing plugins, on ``cell=NAME`` overrides naming no registered component."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except Exception:  # noqa: BLE001 - malformed overrides are Hydra's to report, with its own message
+        return
+    for override in overrides:
+        if override.key_or_group not in KINDS or override.is_delete():
+            continue
+        if override.is_sweep_override():
+            names = list(override.sweep_string_iterator())
+        else:
+            names = [override.get_value_element_as_str()]
+        for name in names:
+            if name not in ("null", "None"):
+                host.registry.get(override.key_or_group, name)
+
+
+def task(config) -> float | None:
+    """One run of the Hydra app: train the composed config in Hydra's output directory."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from seqkit.trainer import Trainer, TrainingStopped
+
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    try:
+        trainer = Trainer(config, get_host().registry, run_dir)
+        summary = trainer.run()
+    except TrainingStopped as stop:
+        log.error("%s", stop)
+        raise SystemExit(stop.exit_code) from None
+    except (RegistryError, ValueError, FileNotFoundError) as error:
+        if hydra_config.mode != RunMode.RUN:
+            raise  # a sweep records the failed job and goes on with the others
+        log.error("%s: %s", type(error).__name__, error)
+        raise SystemExit(2) from None
+    main_metric = trainer.main_metric
+    log.info("test %s", summary["metrics"]["test"])
+    print(json.dumps({"run_dir": str(run_dir), "metrics": summary["metrics"]}), flush=True)
+    return summary["metrics"]["val"][main_metric]
+
+
+def hydra_app(host: Host) -> None:
+    import hydra
+
+    from seqkit.config import register_configs
+
+    register_configs(host)
+    app = hydra.main(version_base="1.3", config_path="pkg://seqkit.conf", config_name="config")(task)
+    app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["plugins"]:
+        raise SystemExit(plugins_command(arguments[1:]))
+    try:
+        if arguments[:1] == ["sample"]:
+            raise SystemExit(sample_command(arguments[1:]))
+        host = get_host()
+        check_component_overrides(arguments, host)
+    except (RegistryError, PluginError, ValueError, FileNotFoundError) as error:
+        print(f"seqkit: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if argv is not None:
+        sys.argv = [sys.argv[0], *arguments]
+    hydra_app(host)

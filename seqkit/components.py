@@ -1,0 +1,225 @@
+"""The contracts between the host and its plugins, and the small value types they exchange.
+
+A plugin registers *factories*: callables that take the component's config dataclass (plus what the
+host knows at build time) and return an object honouring one of the contracts below. The host only
+ever talks to components through these contracts, so a third-party cell or dataset plugs in exactly
+like a built-in one.
+
+Shapes are batch-first throughout: inputs ``(batch, time)`` for tokens or ``(batch, time, features)``
+for real values; hidden sequences ``(batch, time, hidden)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+Kind = Literal["tokens", "real"]
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+
+#: A cell's recurrent state: ``(h,)`` for rnn/gru, ``(h, c)`` for LSTMs, each ``(batch, hidden)``.
+State = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a dataset holds, so the host can build a model that fits it.
+
+    ``input_size`` is the vocabulary size for token inputs and the number of features for real ones;
+    ``target_size`` likewise. ``stateful`` says consecutive batches continue the same streams, so the
+    hidden state is carried (and detached) from one batch to the next within an epoch.
+    ``sequence_targets`` says there is a target at every time step (language modelling) rather than
+    one per sequence (forecasting from a window). ``target_unit``/``target_unit_scale`` let a
+    real-valued dataset report errors in the original unit: ``error_in_unit = error * scale``.
+    """
+
+    input_kind: Kind
+    input_size: int
+    target_kind: Kind
+    target_size: int
+    stateful: bool = False
+    sequence_targets: bool = False
+    target_unit: str | None = None
+    target_unit_scale: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_kind": self.input_kind,
+            "input_size": self.input_size,
+            "target_kind": self.target_kind,
+            "target_size": self.target_size,
+            "stateful": self.stateful,
+            "sequence_targets": self.sequence_targets,
+            "target_unit": self.target_unit,
+            "target_unit_scale": self.target_unit_scale,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
+        return cls(**data)
+
+
+@dataclass
+class Batch:
+    """One batch: ``inputs`` and ``targets`` as the dataset's spec describes them.
+
+    Token inputs are ``long`` ``(batch, time)``; real inputs ``float`` ``(batch, time, features)``.
+    Targets are ``(batch, time)`` token ids when ``sequence_targets``, else ``(batch, target_size)``
+    real values (or ``(batch,)`` token ids).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.inputs.to(device, non_blocking=True), self.targets.to(device, non_blocking=True))
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass
+class Vocabulary:
+    """Symbols of a token dataset; index 0 is the unknown symbol that out-of-vocabulary text maps to."""
+
+    symbols: list[str]
+    unknown: str = "\ufffd"
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.symbols or self.symbols[0] != self.unknown:
+            self.symbols = [self.unknown, *[s for s in self.symbols if s != self.unknown]]
+        self._index = {symbol: i for i, symbol in enumerate(self.symbols)}
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def __contains__(self, symbol: str) -> bool:
+        return symbol in self._index
+
+    def encode(self, text: Sequence[str]) -> list[int]:
+        return [self._index.get(symbol, 0) for symbol in text]
+
+    def count_unknown(self, text: Sequence[str]) -> int:
+        return sum(1 for symbol in text if symbol not in self._index)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.symbols[i] for i in ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbols": list(self.symbols), "unknown": self.unknown}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
+        return cls(list(data["symbols"]), data.get("unknown", "\ufffd"))
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A data source built from its config by the registered factory ``factory(config)``.
+
+    ``batches`` must be deterministic for a given ``epoch`` (derive any shuffling from the config's
+    seed and the epoch, never from global random state): exact resume replays an epoch and skips the
+    batches already seen. ``shard=(rank, world_size)`` gives one process its share for distributed
+    training. ``artifacts`` is plain data (lists, numbers, strings) the model needs later without the
+    data set (a vocabulary, a scaler); it is stored in checkpoints.
+    """
+
+    spec: DataSpec
+    vocabulary: Vocabulary | None
+
+    def batches(self, split: Split, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]: ...
+
+    def num_batches(self, split: Split) -> int: ...
+
+    def artifacts(self) -> dict[str, Any]: ...
+
+
+class Cell(nn.Module, metaclass=ABCMeta):
+    """One recurrent step ``(x_t, state) -> (h_t, state)`` built by ``factory(config, input_size)``.
+
+    Subclasses set ``input_size``/``hidden_size`` and implement ``forward`` and ``initial_state``.
+    A cell may also implement ``forward_sequence(x, state) -> (outputs, state)`` over a whole
+    ``(batch, time, input)`` sequence (for a fused kernel or a hand-written backward); the recurrent
+    runner uses it when present, and it must give the same numbers as stepping ``forward``.
+    """
+
+    input_size: int
+    hidden_size: int
+
+    def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
+        """The zero state, one ``(batch, hidden)`` tensor per state component."""
+        return (torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),)
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Advance one step: ``x`` is ``(batch, input)``; returns ``h_t`` and the new state."""
+
+
+class Head(nn.Module, metaclass=ABCMeta):
+    """From hidden states to predictions, with its loss and metrics; ``factory(config, hidden_size, spec)``.
+
+    ``forward`` receives the top layer's hidden sequence ``(batch, time, hidden)``; a head whose
+    spec has no ``sequence_targets`` predicts from the last step. ``metric_sums`` returns additive
+    statistics of one batch (including ``"count"``), so they can be summed over batches and processes;
+    ``metrics`` turns the summed statistics into the reported metrics (lower-case names).
+    ``main_metric`` names the metric used for early stopping and model selection (lower is better).
+    """
+
+    main_metric: str = "loss"
+
+    @abstractmethod
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Predictions from the top layer's hidden sequence ``(batch, time, hidden)``."""
+
+    @abstractmethod
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The scalar training loss of one batch."""
+
+    @abstractmethod
+    def metric_sums(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """Additive statistics of one batch, including ``count``."""
+
+    @abstractmethod
+    def metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """Reported metrics from statistics summed over batches."""
+
+
+@dataclass
+class SampleFormat:
+    """How generated text is stored and judged: a file suffix and a report on the text.
+
+    A dataset class may expose one as the class attribute ``sample_format``; the sampler uses it to
+    name its file (``samples.abc``) and to add the report (e.g. how many tunes are well-formed) to
+    ``summary.json``. ``report`` must work from the text alone: sampling happens without the data.
+    """
+
+    suffix: str = ".txt"
+
+    def report(self, text: str) -> dict[str, Any]:
+        return {"characters": len(text)}
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Generates from a trained model; built by ``factory(config)``.
+
+    ``sample`` writes its artifacts into ``out_dir`` and returns what ``summary.json`` should hold
+    under ``samples`` (at least ``path``).
+    """
+
+    def sample(
+        self,
+        model: nn.Module,
+        vocabulary: Vocabulary,
+        out_dir: Path,
+        sample_format: SampleFormat,
+        device: torch.device,
+    ) -> dict[str, Any]: ...

@@ -1,0 +1,139 @@
+"""Typed configuration: the host's own schemas and the ConfigStore entries made from plugins.
+
+Every registered component's config dataclass is stored under its group (``cell/peephole``) with an
+extra ``name`` field, so ``cell=peephole cell.forget_bias=1.0`` composes and a wrong key or type fails
+at composition, naming the key. Config folders registered by plugins are stored the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from seqkit.host import Host
+from seqkit.model import ModelConfig
+from seqkit.registry import KINDS, Component
+
+
+@dataclass
+class OptimizerConfig:
+    """Any ``torch.optim`` optimizer by name, and the learning-rate schedule."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    #: ``constant``; ``exponential`` (multiply by ``lr_decay`` after each epoch); ``cosine`` (to 0 at max_steps).
+    schedule: str = "constant"
+    lr_decay: float = 1.0
+
+
+@dataclass
+class TrainerConfig:
+    """The generic training loop's options."""
+
+    max_steps: int | None = None
+    max_epochs: int | None = 10
+    #: Validate (and checkpoint) every N optimizer steps; ``None``: at the end of each epoch.
+    val_every: int | None = None
+    #: Cap on validation batches per evaluation (``None``: the whole split). Testing always uses all.
+    val_batches: int | None = None
+    #: Stop after this many steps without a better validation metric (``None``: never).
+    patience: int | None = None
+    grad_clip: float | None = 5.0
+    device: str = "auto"
+    precision: str = "32"
+    #: ``auto`` resumes from this run directory's last checkpoint when there is one; a path resumes from it.
+    resume: str | None = None
+    #: What a non-finite loss does: ``stop`` (keep the last good checkpoint) or ``skip`` the batch.
+    nonfinite: str = "stop"
+    deterministic: bool = False
+    log_every: int = 50
+    progress: bool = True
+    tensorboard: bool = False
+    #: Run the sampler (if any) after testing.
+    sample: bool = True
+
+
+@dataclass
+class RunSchema:
+    """The top of every composed config; component groups are typed by their own dataclasses."""
+
+    seed: int = 0
+    experiment: str = "default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    dataset: Any = None
+    cell: Any = None
+    head: Any = None
+    sampler: Any = None
+
+
+#: Optimizer presets offered as ``optimizer=<name>``.
+OPTIMIZER_PRESETS: dict[str, OptimizerConfig] = {
+    "adam": OptimizerConfig(name="adam", lr=2e-3),
+    "adamw": OptimizerConfig(name="adamw", lr=2e-3, weight_decay=0.01),
+    "adagrad": OptimizerConfig(name="adagrad", lr=0.03),
+    "sgd": OptimizerConfig(name="sgd", lr=0.1, momentum=0.9),
+    "rmsprop": OptimizerConfig(name="rmsprop", lr=1e-3),
+}
+
+
+def component_node(component: Component) -> type:
+    """The component's config dataclass with a ``name`` field recording which component it configures."""
+    if "name" in {f.name for f in dataclasses.fields(component.config_class)}:
+        raise TypeError(
+            f"{component.kind} {component.name!r} ({component.plugin}): its config class may not define "
+            "a 'name' field; seqkit adds it"
+        )
+    return dataclasses.make_dataclass(
+        component.config_class.__name__,
+        [("name", str, field(default=component.name))],
+        bases=(component.config_class,),
+    )
+
+
+def _package_header(path: Path) -> str | None:
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline().strip()
+    if first.startswith("# @package"):
+        return first.removeprefix("# @package").strip()
+    return None
+
+
+def store_config_dir(store: ConfigStore, directory: Path) -> None:
+    """Store every ``<group>/<name>.yaml`` below ``directory`` in the ConfigStore."""
+    for path in sorted(directory.glob("*/*.yaml")):
+        node = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        store.store(group=path.parent.name, name=path.stem, node=node, package=_package_header(path))
+
+
+def register_configs(host: Host) -> None:
+    """Fill Hydra's ConfigStore with the host schemas and everything the plugins registered."""
+    store = ConfigStore.instance()
+    store.store(name="seqkit_schema", node=RunSchema)
+    store.store(group="trainer", name="default", node=TrainerConfig)
+    for preset_name, preset in OPTIMIZER_PRESETS.items():
+        store.store(group="optimizer", name=preset_name, node=preset)
+    for kind in KINDS:
+        for component in host.registry.components(kind):
+            store.store(group=kind, name=component.name, node=component_node(component))
+    for _plugin, directory in host.config_dirs:
+        store_config_dir(store, directory)
+
+
+def build_config(section: DictConfig | dict, component: Component) -> Any:
+    """The plugin's own dataclass instance for a config section (composed, or plain data from a checkpoint)."""
+    values = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
+    values.pop("name", None)
+    typed = OmegaConf.merge(OmegaConf.structured(component.config_class), values)
+    return OmegaConf.to_object(typed)

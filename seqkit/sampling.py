@@ -1,0 +1,78 @@
+"""Sampling from a finished run: rebuild the model from its checkpoint alone and hand it to a sampler.
+
+The checkpoint carries the config, the data spec and the dataset's artifacts (the vocabulary), so no
+training data is needed, and ``map_location`` lets a model trained on one device sample on another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from seqkit.assemble import as_config, build_model, build_sampler, resolve_device, sample_format_of
+from seqkit.checkpoint import load_checkpoint
+from seqkit.components import DataSpec, Vocabulary
+from seqkit.registry import Registry
+from seqkit.runlog import write_json
+
+
+@dataclass
+class SampleRequest:
+    """What ``seqkit sample RUN_DIR [key=value ...]`` asks for."""
+
+    run_dir: Path
+    checkpoint: str = "best"
+    device: str = "auto"
+    out_dir: Path | None = None
+    sampler_overrides: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_arguments(cls, run_dir: str, arguments: list[str]) -> SampleRequest:
+        request = cls(Path(run_dir))
+        for argument in arguments:
+            key, separator, value = argument.partition("=")
+            if not separator:
+                raise ValueError(f"expected KEY=VALUE, got {argument!r}")
+            if key == "checkpoint":
+                request.checkpoint = value
+            elif key == "device":
+                request.device = value
+            elif key == "out":
+                request.out_dir = Path(value)
+            else:
+                # ``temperature=0.8`` and ``sampler.temperature=0.8`` mean the same.
+                request.sampler_overrides.append(f"{key.removeprefix('sampler.')}={value}")
+        return request
+
+    def checkpoint_path(self) -> Path:
+        if self.checkpoint in ("best", "last"):
+            return self.run_dir / "checkpoints" / f"{self.checkpoint}.pt"
+        return Path(self.checkpoint)
+
+
+def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any]:
+    """Sample with a finished run's checkpoint; writes the samples and ``samples.json``; returns the report."""
+    device = resolve_device(request.device)
+    payload = load_checkpoint(request.checkpoint_path(), map_location=device)
+    config = as_config(payload["config"])
+    if config.get("sampler") is None:
+        config.sampler = {"name": "text"}
+    config.sampler = OmegaConf.merge(config.sampler, OmegaConf.from_dotlist(request.sampler_overrides))
+    vocabulary_data = payload.get("artifacts", {}).get("vocabulary")
+    if vocabulary_data is None:
+        raise ValueError(f"{request.checkpoint_path()} holds no vocabulary: its model does not generate text")
+    model = build_model(config, registry, DataSpec.from_dict(payload["spec"])).to(device)
+    model.load_state_dict(payload["model"])
+    sampler = build_sampler(config, registry)
+    out_dir = request.out_dir or request.run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = sampler.sample(
+        model, Vocabulary.from_dict(vocabulary_data), out_dir, sample_format_of(config, registry), device
+    )
+    write_json(
+        out_dir / "samples.json", {"checkpoint": str(request.checkpoint_path()), "device": str(device), **report}
+    )
+    return report
