@@ -113,8 +113,11 @@ class _Loader:
         print(f"seqkit: {message} (skipped)", file=sys.stderr)
 
     def add(self, name: str, plugin: object, version: str, source: str) -> None:
-        if name in self.plugins or self.plugin_manager.is_registered(plugin):
+        if self.plugin_manager.is_registered(plugin):
             return  # the same plugin found twice (editable install, lib64 -> lib) is one plugin
+        if name in self.plugins:
+            self.fail(name, f"another plugin is already loaded under this name ({self.plugins[name].source})")
+            return
         try:
             self.plugin_manager.register(plugin, name=name)
             # pluggy ignores hook implementations whose names match no spec; make a typo an error.

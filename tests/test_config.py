@@ -1,0 +1,88 @@
+"""Composition: typed component configs in the ConfigStore, presets, and errors that name the key."""
+
+from dataclasses import dataclass
+
+import pytest
+from hydra.core.config_store import ConfigStore
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from seqkit.config import build_config, component_node, store_config_dir
+from seqkit.registry import Component
+
+
+def test_component_options_compose_with_their_defaults(compose_config):
+    config = compose_config(["cell=toy_rnn", "cell.hidden_size=32"])
+    assert config.cell.name == "toy_rnn"
+    assert config.cell.hidden_size == 32
+
+
+def test_root_keys_other_tools_rely_on_exist(compose_config):
+    config = compose_config([])
+    for key in ("seed", "model.num_layers", "model.dropout", "optimizer.lr", "cell.hidden_size"):
+        assert config._get_node(key.split(".")[0]) is not None
+    for key in ("max_steps", "max_epochs", "device", "resume", "val_every", "patience", "grad_clip"):
+        assert key in config.trainer
+    assert {"dataset", "cell", "head", "sampler", "optimizer", "trainer"} <= set(config)
+
+
+def test_unknown_component_key_fails_at_composition_naming_it(compose_config):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_config(["cell=toy_rnn", "cell.hidden_sizee=32"])
+    assert "hidden_sizee" in str(error.value) + str(error.value.__cause__)
+
+
+def test_wrong_value_type_fails_at_composition_naming_the_key(compose_config):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_config(["cell=toy_rnn", "cell.hidden_size=large"])
+    cause = error.value.__cause__
+    assert isinstance(cause, ValidationError)
+    assert "hidden_size" in str(cause) and "large" in str(cause)
+
+
+def test_wrong_trainer_key_fails_naming_it(compose_config):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_config(["trainer.max_stepz=3"])
+    assert "max_stepz" in str(error.value) + str(error.value.__cause__)
+
+
+def test_optimizer_presets(compose_config):
+    config = compose_config(["optimizer=adagrad"])
+    assert (config.optimizer.name, config.optimizer.lr) == ("adagrad", 0.03)
+
+
+def test_build_config_returns_the_plugins_own_dataclass(compose_config, host):
+    config = compose_config(["cell=toy_rnn", "cell.hidden_size=5"])
+    component = host.registry.get("cell", "toy_rnn")
+    built = build_config(config.cell, component)
+    assert type(built) is component.config_class and built.hidden_size == 5
+    assert build_config({"name": "toy_rnn", "hidden_size": 7}, component).hidden_size == 7
+    with pytest.raises(ConfigKeyError, match="nope"):
+        build_config({"nope": 1}, component)
+
+
+def test_config_class_may_not_define_name():
+    @dataclass
+    class Named:
+        name: str = "x"
+
+    component = Component("cell", "named", lambda c, i: None, Named, "p")
+    with pytest.raises(TypeError, match="may not define a 'name' field"):
+        component_node(component)
+
+
+def test_plugin_config_dirs_become_groups_and_global_experiments(tmp_path, compose_config):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "tiny_test_preset.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /cell: toy_rnn\nseed: 7\ncell:\n  hidden_size: 3\n"
+    )
+    store_config_dir(ConfigStore.instance(), tmp_path)
+    config = compose_config(["+experiment=tiny_test_preset"])
+    assert (config.seed, config.cell.name, config.cell.hidden_size) == (7, "toy_rnn", 3)
+
+
+@pytest.mark.parametrize("name", ["bach", "bach_seed", "electricity", "electricity_seed"])
+def test_shipped_experiments_compose(compose_config, name):
+    config = compose_config([f"+experiment={name}"])
+    assert config.experiment == name
+    assert config.dataset.name in ("abc", "electricity")
