@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf.errors import OmegaConfBaseException
+
+from seqkit.checkpoint import CheckpointError
 from seqkit.host import Host, PluginError, load_host
 from seqkit.registry import KINDS, RegistryError
 
@@ -174,8 +177,16 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(sample_command(arguments[1:]))
         host = get_host()
         check_component_overrides(arguments, host)
-    except (RegistryError, PluginError, ValueError, FileNotFoundError) as error:
-        print(f"seqkit: error: {error}", file=sys.stderr)
+    except (
+        RegistryError,
+        PluginError,
+        ValueError,
+        FileNotFoundError,
+        CheckpointError,
+        OmegaConfBaseException,
+    ) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"seqkit: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     if argv is not None:
         sys.argv = [sys.argv[0], *arguments]

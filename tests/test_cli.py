@@ -37,7 +37,11 @@ def test_help_describes_the_commands(tmp_path):
     result = seqkit("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "seqkit plugins" in result.stdout and "seqkit sample RUN_DIR" in result.stdout
-    assert "cell: gru, lstm, peephole, rnn" in result.stdout.replace("\n", " ") or "cell:" in result.stdout
+    groups = dict(
+        line.split(": ", 1) for line in result.stdout.splitlines() if line.startswith(("cell: ", "dataset: "))
+    )
+    assert {"gru", "lstm", "peephole", "rnn"} <= set(groups["cell"].split(", "))
+    assert {"abc", "electricity"} <= set(groups["dataset"].split(", "))
 
 
 def test_plugins_lists_builtins_as_a_table(tmp_path):

@@ -1,0 +1,69 @@
+"""Sampling again from a finished run: the checkpoint alone rebuilds the model and its vocabulary."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import TOY_SERIES, TOY_TOKENS
+from seqkit.checkpoint import CheckpointError
+from seqkit.sampling import SampleRequest, sample_from_run
+from seqkit.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, host):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
+        config = compose(
+            config_name="config", overrides=[*TOY_TOKENS, "sampler=text", "sampler.length=40", "sampler.prime=ab"]
+        )
+    run_dir = tmp_path_factory.mktemp("run")
+    Trainer(config, host.registry, run_dir).run()
+    return run_dir
+
+
+def test_arguments_are_split_into_request_options_and_sampler_overrides():
+    request = SampleRequest.from_arguments(
+        "runs/a", ["checkpoint=last", "device=cpu", "out=elsewhere", "temperature=0.5", "sampler.top_k=3"]
+    )
+    assert request.checkpoint_path() == Path("runs/a/checkpoints/last.pt")
+    assert (request.device, request.out_dir) == ("cpu", Path("elsewhere"))
+    assert request.sampler_overrides == ["temperature=0.5", "top_k=3"]
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        SampleRequest.from_arguments("runs/a", ["temperature"])
+
+
+def test_sampling_from_a_saved_run_on_cpu_needs_no_training_data(finished_run, host, tmp_path):
+    request = SampleRequest.from_arguments(str(finished_run), ["device=cpu", f"out={tmp_path}", "length=25", "seed=3"])
+    report = sample_from_run(request, host.registry)
+    text = (tmp_path / "samples.txt").read_text()
+    assert report["path"] == "samples.txt" and report["characters"] == len(text)
+    assert len(text) >= 25 and set(text) <= set("abcd\n")
+    assert (tmp_path / "samples.json").is_file()
+    again = tmp_path / "again"
+    sample_from_run(
+        SampleRequest.from_arguments(str(finished_run), ["device=cpu", f"out={again}", "length=25", "seed=3"]),
+        host.registry,
+    )
+    assert (again / "samples.txt").read_text() == text  # same seed, same checkpoint: same music
+
+
+def test_a_bad_sampler_key_names_the_key(finished_run, host, tmp_path):
+    from omegaconf.errors import ConfigKeyError
+
+    request = SampleRequest.from_arguments(str(finished_run), [f"out={tmp_path}", "temprature=2"])
+    with pytest.raises(ConfigKeyError, match="temprature"):
+        sample_from_run(request, host.registry)
+
+
+def test_a_run_without_a_vocabulary_cannot_be_sampled(compose_config, host, tmp_path):
+    Trainer(compose_config(TOY_SERIES), host.registry, tmp_path / "series").run()
+    request = SampleRequest.from_arguments(str(tmp_path / "series"), [f"out={tmp_path}"])
+    with pytest.raises(ValueError, match="holds no vocabulary"):
+        sample_from_run(request, host.registry)
+
+
+def test_a_missing_checkpoint_is_a_clear_error(host, tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        sample_from_run(SampleRequest.from_arguments(str(tmp_path), []), host.registry)
