@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOY_SERIES, TOY_TOKENS
 from seqkit.checkpoint import CheckpointError
 from seqkit.sampling import SampleRequest, sample_from_run
 from seqkit.trainer import Trainer
+
+from conftest import TOY_SERIES, TOY_TOKENS
 
 
 @pytest.fixture(scope="module")
