@@ -26,6 +26,9 @@ class ModelConfig:
     embedding_size: int | None = None
     #: Wrap the model in ``torch.compile`` (optional speed-up; costs compile time at start).
     compile: bool = False
+    #: Add a linear map of the last N input steps to the head's output (an autoregressive "highway", as in
+    #: LSTNet): the recurrent part then learns what a linear forecast misses. 0: off. Real inputs only.
+    linear_skip: int = 0
 
 
 class SequenceModel(nn.Module):
@@ -52,6 +55,12 @@ class SequenceModel(nn.Module):
             self.encoder = nn.Identity()
         self.recurrent = RecurrentStack(cell_factory, width, config.num_layers, config.dropout)
         self.head = head
+        self.skip_steps = config.linear_skip
+        self.skip: nn.Linear | None = None
+        if self.skip_steps:
+            if spec.input_kind != "real" or spec.target_kind != "real" or spec.sequence_targets:
+                raise ValueError("model.linear_skip needs real-valued inputs and one real-valued target per sequence")
+            self.skip = nn.Linear(self.skip_steps * spec.input_size, spec.target_size)
 
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> StackState:
         return self.recurrent.initial_state(batch_size, device, dtype)
@@ -59,4 +68,9 @@ class SequenceModel(nn.Module):
     def forward(self, inputs: torch.Tensor, state: StackState | None = None) -> tuple[torch.Tensor, StackState]:
         """Predictions for ``inputs`` and the state after the last step."""
         hidden, state = self.recurrent(self.encoder(inputs), state)
-        return self.head(hidden), state
+        predictions = self.head(hidden)
+        if self.skip is not None:
+            if inputs.shape[1] < self.skip_steps:
+                raise ValueError(f"model.linear_skip={self.skip_steps} exceeds the {inputs.shape[1]} input steps")
+            predictions = predictions + self.skip(inputs[:, -self.skip_steps :].flatten(1))
+        return predictions, state

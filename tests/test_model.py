@@ -50,3 +50,21 @@ def test_state_passed_back_in_continues_the_stream():
     first, state = model(tokens[:, :3])
     rest, _ = model(tokens[:, 3:], state)
     assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-6)
+
+
+def test_linear_skip_adds_a_linear_map_of_the_last_steps():
+    torch.manual_seed(0)
+    model = model_for(REAL, ModelConfig(linear_skip=2))
+    inputs = torch.randn(4, 5, 3)
+    hidden, _ = model.recurrent(inputs)
+    expected = model.head(hidden) + model.skip(inputs[:, -2:].reshape(4, 6))
+    assert torch.allclose(model(inputs)[0], expected, atol=1e-6)
+
+
+def test_linear_skip_is_refused_for_token_data_and_too_short_windows():
+    import pytest
+
+    with pytest.raises(ValueError, match="model.linear_skip needs real-valued inputs"):
+        model_for(TOKENS, ModelConfig(linear_skip=2))
+    with pytest.raises(ValueError, match="exceeds the 2 input steps"):
+        model_for(REAL, ModelConfig(linear_skip=3))(torch.randn(1, 2, 3))

@@ -1,0 +1,199 @@
+"""Text generation from a trained token model: priming, temperature, top-k/top-p, greedy, stop conditions.
+
+The ``text`` sampler primes the model with ``prime`` and then draws one character at a time, feeding
+each back with the carried state, for up to ``length`` characters or until ``tunes`` complete tunes
+are drawn (a tune starts at an ``X:`` line and ends at a blank line or at the next ``X:``). It uses
+its own seeded ``torch.Generator``, so sampling never moves the global random state that training
+depends on. The unknown symbol (index 0) is never drawn.
+
+Writes ``<file_name><suffix>`` (``samples.abc`` for ABC data) and returns what ``summary.json``
+records under ``samples``: the file, its length, and the data's own report on the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqkit import hookimpl
+from seqkit.components import SampleFormat, Vocabulary
+from seqkit.hookspecs import RegisterComponent
+
+
+@dataclass
+class TextSamplerConfig:
+    """How to draw text from a model."""
+
+    prime: str = "X:1\n"
+    #: Characters to draw at most (after the priming text).
+    length: int = 1000
+    #: Stop a stream once it holds this many complete tunes (``None``: only ``length`` stops it).
+    tunes: int | None = None
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    #: Always take the most likely character (temperature, top-k and top-p then make no difference).
+    greedy: bool = False
+    seed: int = 0
+    #: Independent streams drawn side by side; written one after the other, separated by a blank line.
+    num_samples: int = 1
+    file_name: str = "samples"
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """``logits`` with everything outside the ``k`` largest of each row set to ``-inf``."""
+    if k >= logits.shape[-1]:
+        return logits
+    kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth_largest, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """``logits`` keeping, per row, the most likely symbols whose probabilities first reach ``p`` in total.
+
+    The most likely symbol is always kept; the rest are set to ``-inf`` (nucleus sampling).
+    """
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probabilities = torch.softmax(sorted_logits, dim=-1)
+    before = torch.cumsum(probabilities, dim=-1) - probabilities  # mass of the more likely symbols
+    drop_sorted = before >= p
+    drop_sorted[..., 0] = False
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+class TuneCounter:
+    """Counts complete tunes in text fed one character at a time.
+
+    A tune starts at a line beginning with ``X:`` and is complete at the next blank line or at the
+    next ``X:`` line. ``cut`` is where the text should end once enough tunes are complete: before
+    the ``X:`` that completed the last one.
+    """
+
+    def __init__(self) -> None:
+        self.complete = 0
+        self.in_tune = False
+        self.line = ""
+        self.position = 0
+        self.cut: int | None = None
+
+    def feed(self, character: str) -> None:
+        line_start = self.position - len(self.line)
+        self.position += 1
+        if character == "\n":
+            if self.in_tune and not self.line.strip():
+                self.complete += 1
+                self.in_tune = False
+                self.cut = self.position
+            self.line = ""
+            return
+        self.line += character
+        if self.line == "X:":
+            if self.in_tune:
+                self.complete += 1
+                self.cut = line_start
+            self.in_tune = True
+
+
+class TextSampler:
+    """Draws text from a token model: primed, temperature/top-k/top-p or greedy, seeded, stops at N tunes."""
+
+    def __init__(self, config: TextSamplerConfig):
+        if not config.temperature > 0:
+            raise ValueError(f"sampler.temperature must be > 0, got {config.temperature}; use sampler.greedy=true")
+        if config.top_k is not None and config.top_k < 1:
+            raise ValueError(f"sampler.top_k must be at least 1 (or null), got {config.top_k}")
+        if config.top_p is not None and not 0 < config.top_p <= 1:
+            raise ValueError(f"sampler.top_p must be in (0, 1] (or null), got {config.top_p}")
+        if config.length < 0:
+            raise ValueError(f"sampler.length must be >= 0, got {config.length}")
+        if config.tunes is not None and config.tunes < 1:
+            raise ValueError(f"sampler.tunes must be at least 1 (or null), got {config.tunes}")
+        if config.num_samples < 1:
+            raise ValueError(f"sampler.num_samples must be at least 1, got {config.num_samples}")
+        if not config.prime:
+            raise ValueError("sampler.prime must not be empty: the model needs at least one character to start")
+        self.config = config
+
+    def choose(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The next symbol of each stream from its ``(streams, vocabulary)`` logits."""
+        logits = logits.float().clone()
+        logits[:, 0] = float("-inf")  # never emit the unknown symbol
+        if self.config.greedy:
+            return logits.argmax(dim=-1)
+        logits = logits / self.config.temperature
+        if self.config.top_k is not None:
+            logits = top_k_filter(logits, self.config.top_k)
+        if self.config.top_p is not None:
+            logits = top_p_filter(logits, self.config.top_p)
+        probabilities = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
+
+    def generate(self, model: nn.Module, vocabulary: Vocabulary, device: torch.device) -> list[str]:
+        """One text per stream: the priming text followed by what the model drew."""
+        config = self.config
+        unknown = sorted({c for c in config.prime if c not in vocabulary})
+        if unknown:
+            raise ValueError(
+                f"sampler.prime holds characters the model's vocabulary lacks: {''.join(unknown)!r}; "
+                "prime with characters of the training data"
+            )
+        generator = torch.Generator().manual_seed(config.seed)
+        texts = [config.prime] * config.num_samples
+        counters = [TuneCounter() for _ in texts]
+        for counter in counters:
+            for character in config.prime:
+                counter.feed(character)
+        active = [config.tunes is None or c.complete < config.tunes for c in counters]
+        if not any(active):  # the priming text alone already holds the tunes asked for
+            return [config.prime[: counter.cut] for counter in counters]
+        inputs = torch.tensor([vocabulary.encode(config.prime)] * config.num_samples, device=device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits, state = model(inputs)
+                for _ in range(config.length):
+                    if not any(active):
+                        break
+                    chosen = self.choose(logits[:, -1].cpu(), generator)
+                    for stream, symbol in enumerate(chosen.tolist()):
+                        if not active[stream]:
+                            continue
+                        character = vocabulary.symbols[symbol]
+                        texts[stream] += character
+                        counters[stream].feed(character)
+                        if config.tunes is not None and counters[stream].complete >= config.tunes:
+                            active[stream] = False
+                            texts[stream] = texts[stream][: counters[stream].cut]
+                    logits, state = model(chosen.to(device).unsqueeze(1), state)
+        finally:
+            model.train(was_training)
+        return texts
+
+    def sample(
+        self,
+        model: nn.Module,
+        vocabulary: Vocabulary,
+        out_dir: Path,
+        sample_format: SampleFormat,
+        device: torch.device,
+    ) -> dict[str, Any]:
+        """Draw the streams, write them to ``out_dir/<file_name><suffix>`` and report on them."""
+        texts = self.generate(model, vocabulary, torch.device(device))
+        # Each stream ends with a newline and a blank line separates streams, so no tune runs into the next.
+        text = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{self.config.file_name}{sample_format.suffix}"
+        path.write_text(text, encoding="utf-8")
+        return {"path": path.name, "characters": len(text), **sample_format.report(text)}
+
+
+@hookimpl
+def register_samplers(register: RegisterComponent) -> None:
+    register("text", TextSampler, TextSamplerConfig)
