@@ -6,6 +6,7 @@ concrete cell or head it holds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,32 @@ class ModelConfig:
     #: Add a linear map of the last N input steps to the head's output (an autoregressive "highway", as in
     #: LSTNet): the recurrent part then learns what a linear forecast misses. 0: off. Real inputs only.
     linear_skip: int = 0
+    #: Parameter initialisation: ``default`` (each layer's own PyTorch scheme); ``uniform_unit_scaling``
+    #: (weights U(+-sqrt(3 / fan_in)), biases 0: TensorFlow 0.x's default, for reproducing old results);
+    #: ``glorot_uniform`` (weights U(+-sqrt(6 / (fan_in + fan_out))), biases 0).
+    init: str = "default"
+
+
+INIT_SCHEMES = ("default", "uniform_unit_scaling", "glorot_uniform")
+
+
+def initialize(module: nn.Module, scheme: str) -> None:
+    """Re-initialise every matrix and zero every vector parameter of ``module`` by ``scheme``."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"model.init must be one of {', '.join(INIT_SCHEMES)}; got {scheme!r}")
+    if scheme == "default":
+        return
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() < 2:
+                parameter.zero_()
+                continue
+            fan_out, fan_in = parameter.shape[0], parameter[0].numel()
+            if scheme == "uniform_unit_scaling":
+                bound = math.sqrt(3.0 / fan_in)
+            else:
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+            parameter.uniform_(-bound, bound)
 
 
 class SequenceModel(nn.Module):
@@ -61,6 +88,7 @@ class SequenceModel(nn.Module):
             if spec.input_kind != "real" or spec.target_kind != "real" or spec.sequence_targets:
                 raise ValueError("model.linear_skip needs real-valued inputs and one real-valued target per sequence")
             self.skip = nn.Linear(self.skip_steps * spec.input_size, spec.target_size)
+        initialize(self, config.init)
 
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> StackState:
         return self.recurrent.initial_state(batch_size, device, dtype)

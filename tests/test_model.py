@@ -68,3 +68,31 @@ def test_linear_skip_is_refused_for_token_data_and_too_short_windows():
         model_for(TOKENS, ModelConfig(linear_skip=2))
     with pytest.raises(ValueError, match="exceeds the 2 input steps"):
         model_for(REAL, ModelConfig(linear_skip=3))(torch.randn(1, 2, 3))
+
+
+def test_init_schemes_set_matrix_bounds_and_zero_biases():
+    import math
+
+    import pytest
+
+    from seqkit.model import initialize
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(300, 200)
+    initialize(layer, "uniform_unit_scaling")
+    assert layer.weight.abs().max() <= math.sqrt(3 / 300) and layer.weight.abs().max() > 0.9 * math.sqrt(3 / 300)
+    assert torch.count_nonzero(layer.bias) == 0
+    initialize(layer, "glorot_uniform")
+    assert 0.9 * math.sqrt(6 / 500) < layer.weight.abs().max() <= math.sqrt(6 / 500)
+    before = layer.weight.clone()
+    initialize(layer, "default")
+    assert torch.equal(layer.weight, before)
+    with pytest.raises(ValueError, match="model.init must be one of"):
+        initialize(layer, "xavier")
+
+
+def test_model_init_applies_to_every_layer():
+    model = model_for(REAL, ModelConfig(init="uniform_unit_scaling"))
+    for name, parameter in model.named_parameters():
+        if parameter.dim() == 1:
+            assert torch.count_nonzero(parameter) == 0, name
