@@ -137,24 +137,31 @@ def task(config) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from seqkit.checkpoint import CheckpointError
     from seqkit.trainer import Trainer, TrainingStopped
 
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
     try:
-        trainer = Trainer(config, get_host().registry, run_dir)
+        # The command line's overrides tell a resumed run what to take from the command, not the checkpoint.
+        trainer = Trainer(config, get_host().registry, run_dir, overrides=list(hydra_config.overrides.task))
         summary = trainer.run()
     except TrainingStopped as stop:
+        if hydra_config.mode != RunMode.RUN and stop.status == "failed":
+            # A diverged job is one failed job of the sweep: raising (not exiting) lets Hydra record it
+            # and run the others. An interruption (status "stopped") still ends the whole sweep.
+            raise
         log.error("%s", stop)
         raise SystemExit(stop.exit_code) from None
-    except (RegistryError, ValueError, FileNotFoundError) as error:
+    except (RegistryError, ValueError, FileNotFoundError, CheckpointError) as error:
         if hydra_config.mode != RunMode.RUN:
             raise  # a sweep records the failed job and goes on with the others
         log.error("%s: %s", type(error).__name__, error)
         raise SystemExit(2) from None
     main_metric = trainer.main_metric
     log.info("test %s", summary["metrics"]["test"])
-    print(json.dumps({"run_dir": str(run_dir), "metrics": summary["metrics"]}), flush=True)
+    if trainer.ranks.is_main:  # under torchrun, one line for the run rather than one per process
+        print(json.dumps({"run_dir": str(trainer.run_dir), "metrics": summary["metrics"]}), flush=True)
     return summary["metrics"]["val"][main_metric]
 
 

@@ -44,17 +44,26 @@ class TrainerConfig:
     max_epochs: int | None = 10
     #: Validate (and checkpoint) every N optimizer steps; ``None``: at the end of each epoch.
     val_every: int | None = None
-    #: Cap on validation batches per evaluation (``None``: the whole split). Testing always uses all.
+    #: Also save ``checkpoints/last.pt`` every N steps between validations (``None``: only when validating),
+    #: so a hard kill (out of memory, a lost node) loses at most N steps.
+    checkpoint_every: int | None = None
+    #: Cap on validation batches per evaluation (``None``: the whole split; per process under torchrun).
+    #: Testing always uses all.
     val_batches: int | None = None
     #: Stop after this many steps without a better validation metric (``None``: never).
     patience: int | None = None
     grad_clip: float | None = 5.0
+    #: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     device: str = "auto"
+    #: ``32``; ``bf16`` (autocast); ``16`` (autocast and a gradient scaler; CUDA or MPS only).
     precision: str = "32"
-    #: ``auto`` resumes from this run directory's last checkpoint when there is one; a path resumes from it.
+    #: ``auto`` resumes from this run directory's last checkpoint when there is one; a run directory or a
+    #: ``.pt`` file resumes from it. The dataset/cell/head/model/optimizer sections then come from the
+    #: checkpoint, except keys set on the command line.
     resume: str | None = None
-    #: What a non-finite loss does: ``stop`` (keep the last good checkpoint) or ``skip`` the batch.
+    #: What a non-finite loss or gradient does: ``stop`` (saving the state before it) or ``skip`` the batch.
     nonfinite: str = "stop"
+    #: Deterministic kernels (``torch.use_deterministic_algorithms``), at some cost in speed.
     deterministic: bool = False
     log_every: int = 50
     progress: bool = True

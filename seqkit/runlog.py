@@ -1,21 +1,26 @@
-"""What a run leaves behind: ``metrics.csv``, ``summary.json``, ``loss.png``, and progress on the console.
+"""What a run leaves behind: ``metrics.csv``, ``summary.json``, ``loss.png``, TensorBoard events, progress.
 
 Files are rewritten whole through a temporary file and a rename, so a reader (or an interrupted run)
-never sees half a file.
+never sees half a file. Progress is a tqdm bar on a terminal and plain log lines otherwise (Slurm
+logs, CI, pipes), so a long run's log file shows how far it got.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -39,29 +44,82 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
+def _parse_cell(column: str, value: str) -> Any:
+    if column == "split" or value == "":
+        return value
+    try:
+        return int(value)  # step, epoch and integer metrics read back exactly as written
+    except ValueError:
+        return float(value)
+
+
+class TensorBoardLog:
+    """Scalars mirrored to TensorBoard event files under ``run_dir/tensorboard``.
+
+    ``purge_step`` (the step a resumed run continues from) hides events an interrupted run wrote after
+    its last checkpoint, so the curves show one history.
+    """
+
+    def __init__(self, directory: Path, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(directory), purge_step=purge_step)
+
+    @classmethod
+    def open(cls, directory: Path, purge_step: int | None = None) -> TensorBoardLog | None:
+        """The log, or ``None`` with one warning line when TensorBoard is not installed."""
+        try:
+            return cls(directory, purge_step)
+        except ImportError as error:
+            log.warning("trainer.tensorboard=true but TensorBoard is unavailable (%s); pip install tensorboard", error)
+            return None
+
+    def add(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            if isinstance(value, int | float):
+                self.writer.add_scalar(f"{split}/{key}", value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class MetricsLog:
-    """Rows of ``step, epoch, split, <metric>...`` kept in memory and mirrored to ``metrics.csv``."""
+    """Rows of ``step, epoch, split, <metric>...`` kept in memory and mirrored to ``metrics.csv``.
+
+    ``enabled=False`` keeps the rows without writing anything (the non-zero ranks of a distributed run).
+    """
 
     FIXED = ("step", "epoch", "split")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, enabled: bool = True, tensorboard: TensorBoardLog | None = None):
         self.path = path
+        self.enabled = enabled
+        self.tensorboard = tensorboard
         self.rows: list[dict[str, Any]] = []
 
-    def load_until(self, step: int) -> None:
-        """Keep the rows of an interrupted run up to ``step`` (what the checkpoint covers)."""
-        if not self.path.is_file():
+    def load_until(self, step: int, source: Path | None = None) -> None:
+        """Keep the rows of an interrupted run up to ``step`` (what its checkpoint covers).
+
+        ``source`` is the interrupted run's ``metrics.csv`` when it lies elsewhere (resuming from
+        another run directory); the rows are then carried over into this run's file.
+        """
+        source = source or self.path
+        if not source.is_file():
             return
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if int(row["step"]) <= step:
-                    self.rows.append({k: (float(v) if k not in ("split",) and v != "" else v) for k, v in row.items()})
-        for row in self.rows:
-            row["step"], row["epoch"] = int(row["step"]), int(row["epoch"])
+        with source.open(newline="", encoding="utf-8") as handle:
+            rows = [{key: _parse_cell(key, value) for key, value in row.items()} for row in csv.DictReader(handle)]
+        # Test rows close a finished run; a continued run tests again at its own end.
+        self.rows = [row for row in rows if row["step"] <= step and row["split"] != "test"]
+        if self.enabled:
+            self._write()
 
     def append(self, step: int, epoch: int, split: str, metrics: dict[str, float]) -> None:
         self.rows.append({"step": step, "epoch": epoch, "split": split, **metrics})
-        self._write()
+        if self.enabled:
+            self._write()
+            if self.tensorboard is not None:
+                self.tensorboard.add(step, split, metrics)
 
     def _columns(self) -> list[str]:
         columns: list[str] = list(self.FIXED)
@@ -77,9 +135,8 @@ class MetricsLog:
         write_text_atomic(self.path, buffer.getvalue())
 
     def series(self, split: str, metric: str) -> tuple[list[int], list[float]]:
-        points = [(row["step"], row[metric]) for row in self.rows if row["split"] == split and row.get(metric) != ""]
-        points = [(step, value) for step, value in points if value is not None]
-        return [p[0] for p in points], [float(p[1]) for p in points]
+        points = [(row["step"], row.get(metric, "")) for row in self.rows if row["split"] == split]
+        return [step for step, value in points if value != ""], [float(value) for _, value in points if value != ""]
 
 
 def plot_loss(log: MetricsLog, path: Path) -> None:
@@ -110,38 +167,64 @@ def format_metrics(metrics: dict[str, float], keys: Iterable[str] | None = None)
 
 
 class Progress:
-    """A tqdm bar on a terminal; plain periodic lines otherwise (Slurm logs, CI, pipes)."""
+    """A tqdm bar on a terminal; plain periodic log lines otherwise (Slurm logs, CI, pipes).
 
-    def __init__(self, total: int | None, enabled: bool, log_every: int, initial: int = 0):
+    Messages (validation results, warnings) go through ``logging`` either way, so they also reach the
+    run's log file; while the bar is shown, console log lines are printed above it. ``enabled=False``
+    drops the per-step display but keeps messages; ``silent=True`` drops everything (the non-zero
+    ranks of a distributed run).
+    """
+
+    def __init__(self, total: int | None, enabled: bool, log_every: int, initial: int = 0, silent: bool = False):
         self.log_every = max(1, log_every)
         self.total = total
         self.started = time.monotonic()
         self.initial = initial
+        self.enabled = enabled and not silent
+        self.silent = silent
         self.bar = None
-        if enabled and sys.stderr.isatty():
+        self._redirect: contextlib.ExitStack | None = None
+        if self.enabled and sys.stderr.isatty():
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+            self._redirect = contextlib.ExitStack()
+            self._redirect.enter_context(logging_redirect_tqdm())
 
     def update(self, step: int, loss: float, lr: float) -> None:
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.3g}", refresh=False)
-        elif step % self.log_every == 0:
-            elapsed = time.monotonic() - self.started
-            rate = (step - self.initial) / elapsed if elapsed > 0 else 0.0
-            eta = ""
-            if self.total and rate > 0:
-                eta = f" eta {int((self.total - step) / rate)}s"
-            of_total = f"/{self.total}" if self.total else ""
-            print(f"step {step}{of_total} loss {loss:.4g} lr {lr:.3g} {rate:.1f} steps/s{eta}", file=sys.stderr)
+        elif self.enabled and step % self.log_every == 0:
+            log.info("%s", self.line(step, loss, lr))
 
-    def message(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            print(text, file=sys.stderr)
+    def line(self, step: int, loss: float, lr: float) -> str:
+        """``step 200/1000 loss 1.234 lr 0.002 41.3 steps/s eta 19s``."""
+        elapsed = time.monotonic() - self.started
+        rate = (step - self.initial) / elapsed if elapsed > 0 else 0.0
+        eta = f" eta {int((self.total - step) / rate)}s" if self.total and rate > 0 else ""
+        of_total = f"/{self.total}" if self.total else ""
+        return f"step {step}{of_total} loss {loss:.4g} lr {lr:.3g} {rate:.1f} steps/s{eta}"
+
+    def message(self, text: str, level: int = logging.INFO) -> None:
+        if not self.silent:
+            log.log(level, "%s", text)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self._redirect is not None:
+            self._redirect.close()
+
+
+@contextlib.contextmanager
+def progress_bar(
+    total: int | None, enabled: bool, log_every: int, initial: int = 0, silent: bool = False
+) -> Iterator[Progress]:
+    """A :class:`Progress` that is closed however the block ends."""
+    progress = Progress(total, enabled, log_every, initial, silent)
+    try:
+        yield progress
+    finally:
+        progress.close()

@@ -1,20 +1,33 @@
 """The generic, device-aware training loop: fit, validate, checkpoint, resume, test, sample.
 
-It runs any composition the registry can build. The loop is deliberately plain: one optimizer step per
-batch, validation every ``val_every`` steps (or each epoch), early stopping on the head's main metric,
-atomic checkpoints that make resuming bit-identical on CPU, and a summary of everything at the end.
+It runs any composition the registry can build, on the CPU, a CUDA GPU, Apple's MPS, or several
+processes under ``torchrun`` (``DistributedDataParallel``, rank 0 writing the artifacts). The loop is
+deliberately plain: one optimizer step per batch, validation every ``val_every`` steps (or each
+epoch), early stopping on the head's main metric, and a summary of everything at the end.
+
+Nothing is lost when a run ends early. SIGINT and SIGTERM (Slurm preemption) finish the current step,
+save ``checkpoints/last.pt`` and exit non-zero with the command that resumes. A non-finite loss or
+gradient stops the run and saves the state from just before it (or, with ``trainer.nonfinite=skip``,
+skips the batch). A checkpoint holds everything the loop's future depends on (weights, optimizer,
+schedule, gradient scaler, position in the epoch, carried hidden state, every random generator), so
+a resumed run on the CPU ends bit-identical to an uninterrupted one. Evaluation and sampling never
+draw from the training random streams, so how often you validate does not change training.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
+import os
 import random
+import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +36,30 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqkit import __version__
-from seqkit.assemble import build_dataset, build_model, build_sampler, resolve_device, sample_format_of
-from seqkit.checkpoint import load_checkpoint, random_states, restore_random_states, save_checkpoint
+from seqkit import __version__, distributed
+from seqkit.assemble import build_dataset, build_model, build_sampler, sample_format_of
+from seqkit.checkpoint import (
+    CheckpointError,
+    config_for_resume,
+    load_checkpoint,
+    preserved_random_states,
+    random_states,
+    require_keys,
+    restore_random_states,
+    resume_path,
+    save_checkpoint,
+    torch_random_states,
+)
 from seqkit.components import Batch, Dataset, Split
 from seqkit.model import SequenceModel
 from seqkit.recurrent import StackState, detach_state
 from seqkit.registry import Registry
-from seqkit.runlog import MetricsLog, Progress, format_metrics, plot_loss, write_json
+from seqkit.runlog import MetricsLog, Progress, TensorBoardLog, format_metrics, plot_loss, progress_bar, write_json
 
 log = logging.getLogger(__name__)
+
+#: Events a callback can follow with ``trainer.add_callback(event, callback)``; ``callback(trainer)``.
+EVENTS: tuple[str, ...] = ("step_end", "validation_end")
 
 
 class TrainingStopped(Exception):
@@ -45,9 +72,23 @@ class TrainingStopped(Exception):
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (every CUDA device included)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def configure_determinism(enabled: bool) -> None:
+    """``trainer.deterministic``: deterministic kernels where torch has them (a warning where it has not)."""
+    if enabled:
+        # cuBLAS reads this when CUDA starts; set it before any CUDA work or it has no effect.
+        if torch.cuda.is_available() and torch.cuda.is_initialized() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+            log.warning("CUDA started before trainer.deterministic was applied; set CUBLAS_WORKSPACE_CONFIG=:4096:8")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+    if enabled:
+        torch.backends.cudnn.benchmark = False  # benchmarking picks kernels by timing, which varies
 
 
 def build_optimizer(model: torch.nn.Module, config: DictConfig) -> torch.optim.Optimizer:
@@ -85,121 +126,263 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig, max_st
     raise ValueError(f"unknown optimizer.schedule {schedule!r}; available: constant, exponential, cosine")
 
 
+class Precision:
+    """``trainer.precision``: ``32``, ``bf16`` (autocast) or ``16`` (autocast and a gradient scaler)."""
+
+    DTYPES: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+    def __init__(self, name: str, device: torch.device):
+        if name not in self.DTYPES:
+            raise ValueError(f"trainer.precision must be 32, bf16 or 16; got {name!r}")
+        if name == "16" and device.type == "cpu":
+            raise ValueError(
+                "trainer.precision=16 (float16 with gradient scaling) needs a CUDA or MPS device; "
+                "on the CPU use trainer.precision=bf16 or 32"
+            )
+        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"trainer.precision=bf16: {device} does not support bfloat16; use 16 or 32")
+        self.name = name
+        self.device = device
+        self.dtype = self.DTYPES[name]
+        self.scaler = torch.amp.GradScaler(device.type, enabled=name == "16")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+
 @dataclass
 class Progression:
     """Where training stands; everything here goes into the checkpoint."""
 
     step: int = 0
     epoch: int = 0
+    #: Batches of the current epoch already trained on (resuming skips them).
     batch_in_epoch: int = 0
     best_metric: float = math.inf
     best_step: int = 0
     steps_since_best: int = 0
     stopped_early: bool = False
+    #: The step of the last validation (-1: none yet).
+    validated_at: int = -1
+    skipped_batches: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Progression:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def _check_options(config: DictConfig) -> None:
+    if config.max_steps is None and config.max_epochs is None:
+        raise ValueError("set trainer.max_steps or trainer.max_epochs (or both); with neither, training never ends")
+    if config.nonfinite not in ("stop", "skip"):
+        raise ValueError(f"trainer.nonfinite must be stop or skip; got {config.nonfinite!r}")
+    for key in ("val_every", "checkpoint_every", "max_steps", "max_epochs", "patience"):
+        value = config.get(key)
+        if value is not None and value < (0 if key == "max_epochs" else 1):
+            raise ValueError(f"trainer.{key} must be a positive integer or null; got {value}")
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.copy.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
 
 
 class Trainer:
-    """Fits one composed configuration and leaves its artifacts in ``run_dir``."""
+    """Fits one composed configuration and leaves its artifacts in ``run_dir``.
 
-    def __init__(self, config: DictConfig, registry: Registry, run_dir: Path):
+    ``overrides`` are the command line's config overrides (``cell.hidden_size=8``); when resuming
+    they say which parts of the config to take from the command rather than from the checkpoint.
+    """
+
+    def __init__(self, config: DictConfig, registry: Registry, run_dir: Path, overrides: Sequence[str] = ()):
+        self.ranks = distributed.setup()
+        # Every rank works in rank 0's run directory, so all of them read the same checkpoint.
+        self.run_dir = Path(self.ranks.broadcast(str(run_dir)))
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.resume_path = resume_path(config.trainer.resume, self.checkpoint_dir)
+        payload = load_checkpoint(self.resume_path) if self.resume_path is not None else None
+        if payload is not None:
+            config, changed = config_for_resume(config, payload.get("config") or {}, overrides)
+            if changed:
+                log.info("resuming: %s taken from the checkpoint's config", ", ".join(changed))
         self.config = config
         self.trainer_config = config.trainer
+        _check_options(self.trainer_config)
         self.registry = registry
-        self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.checkpoint_dir = run_dir / "checkpoints"
-        if self.trainer_config.max_steps is None and self.trainer_config.max_epochs is None:
-            raise ValueError("set trainer.max_steps or trainer.max_epochs (or both); with neither, training never ends")
+        if self.ranks.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if payload is None and (self.checkpoint_dir / "last.pt").is_file():
+                log.warning(
+                    "%s holds a checkpoint; this fresh run overwrites it (trainer.resume=auto continues it)",
+                    self.run_dir,
+                )
+        configure_determinism(bool(self.trainer_config.deterministic))
+        self.device = distributed.device_for(str(self.trainer_config.device), self.ranks)
+        self.precision = Precision(str(self.trainer_config.precision), self.device)
         seed_everything(config.seed)
-        self.device = resolve_device(self.trainer_config.device)
         self.dataset: Dataset = build_dataset(config, registry)
         self.model: SequenceModel = build_model(config, registry, self.dataset.spec).to(self.device)
-        self.forward = torch.compile(self.model) if config.model.compile else self.model
+        if self.ranks.rank > 0:
+            seed_everything(config.seed + self.ranks.rank)  # same initial weights, own dropout masks
         self.optimizer = build_optimizer(self.model, config.optimizer)
         self.scheduler = build_scheduler(self.optimizer, config.optimizer, self.trainer_config.max_steps)
+        self.train_forward: Callable = self.model
+        self.evaluation_forward: Callable = self.model
+        if self.ranks.enabled:
+            self.train_forward = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        if config.model.get("compile", False):
+            self.train_forward = torch.compile(self.train_forward)
+            if not self.ranks.enabled:
+                self.evaluation_forward = self.train_forward
         self.main_metric = self.model.head.main_metric
         self.progression = Progression()
         self.carried_state: StackState | None = None
-        self.metrics_log = MetricsLog(run_dir / "metrics.csv")
+        self.metrics_log = MetricsLog(self.run_dir / "metrics.csv", enabled=self.ranks.is_main)
         self.stop_signal: int | None = None
-        self.validated_at: int | None = None
+        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {event: [] for event in EVENTS}
         self.started = time.monotonic()
+        if payload is not None:
+            self._restore(payload, self.resume_path)
+        if self.trainer_config.tensorboard and self.ranks.is_main:
+            purge = self.progression.step + 1 if payload is not None else None
+            self.metrics_log.tensorboard = TensorBoardLog.open(self.run_dir / "tensorboard", purge)
+
+    def add_callback(self, event: str, callback: Callable[[Trainer], None]) -> None:
+        """Call ``callback(trainer)`` at ``event`` (``step_end`` or ``validation_end``)."""
+        if event not in self.callbacks:
+            raise ValueError(f"unknown trainer event {event!r}; events: {', '.join(EVENTS)}")
+        self.callbacks[event].append(callback)
+
+    def _fire(self, event: str) -> None:
+        for callback in self.callbacks[event]:
+            callback(self)
 
     # -- checkpoints --------------------------------------------------------------------------------
 
-    def _payload(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "progression": vars(self.progression).copy(),
-            "carried_state": [list(layer) for layer in self.carried_state] if self.carried_state else None,
-            "random": random_states(),
-            "config": OmegaConf.to_container(self.config, resolve=True),
-            "spec": self.dataset.spec.to_dict(),
-            "artifacts": self.dataset.artifacts(),
-            "versions": {"seqkit": __version__, "torch": str(torch.__version__)},
-        }
+    def save(self, name: str, torch_states: dict[str, Any] | None = None, also_best: bool = False) -> None:
+        """Write ``checkpoints/<name>`` (and a copy as ``best.pt``); every rank takes part, rank 0 writes.
 
-    def save(self, name: str) -> None:
-        save_checkpoint(self._payload(), self.checkpoint_dir / name)
+        ``torch_states`` replaces the torch generators' states, to save the moment before a step.
+        """
+        states = random_states()
+        states.update(torch_states or {})
+        carried = [[t.detach().cpu() for t in layer] for layer in self.carried_state] if self.carried_state else None
+        states_by_rank = self.ranks.gather(states)
+        carried_by_rank = self.ranks.gather(carried)
+        if self.ranks.is_main:
+            payload = {
+                # The bare module's weights: no DistributedDataParallel or torch.compile prefixes.
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.precision.scaler.state_dict() if self.precision.scaler.is_enabled() else None,
+                "progression": dataclasses.asdict(self.progression),
+                "carried_state": carried,
+                "random": states,
+                "world_size": self.ranks.world_size,
+                "config": OmegaConf.to_container(self.config, resolve=True),
+                "spec": self.dataset.spec.to_dict(),
+                "artifacts": self.dataset.artifacts(),
+                "device": str(self.device),
+                "precision": self.precision.name,
+                "versions": {"seqkit": __version__, "torch": str(torch.__version__)},
+            }
+            if self.ranks.enabled:
+                payload["random_by_rank"] = states_by_rank
+                payload["carried_state_by_rank"] = carried_by_rank
+            save_checkpoint(payload, self.checkpoint_dir / name)
+            if also_best:
+                _copy_atomic(self.checkpoint_dir / name, self.checkpoint_dir / "best.pt")
+        self.ranks.barrier()  # no rank leaves (or exits) before the file is complete
 
-    def resume_from(self, path: Path) -> None:
-        payload = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(payload["model"])
+    def _restore(self, payload: dict[str, Any], path: Path) -> None:
+        require_keys(payload, ("model", "optimizer", "progression", "random"), path)
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else lines[0]  # the first line only says loading failed
+            raise CheckpointError(
+                f"{path} does not fit the model this config builds ({detail}); a resumed run keeps its "
+                "model: drop the cell/model/head/dataset overrides that change it, or start a new run"
+            ) from error
         self.optimizer.load_state_dict(payload["optimizer"])
         if self.scheduler is not None and payload.get("scheduler") is not None:
             self.scheduler.load_state_dict(payload["scheduler"])
-        self.progression = Progression(**payload["progression"])
-        carried = payload.get("carried_state")
+            if getattr(self.scheduler, "T_max", self.trainer_config.max_steps) != self.trainer_config.max_steps:
+                log.warning(
+                    "the cosine schedule keeps the checkpoint's length (%d steps), not trainer.max_steps",
+                    self.scheduler.T_max,
+                )
+        if payload.get("scaler") and self.precision.scaler.is_enabled():
+            self.precision.scaler.load_state_dict(payload["scaler"])
+        self.progression = Progression.from_dict(payload["progression"])
+        states, carried = payload["random"], payload.get("carried_state")
+        if payload.get("world_size", 1) != self.ranks.world_size:
+            # Another number of processes splits the data differently: carried streams start afresh.
+            log.warning(
+                "%s was written by %d process(es), this run has %d: hidden state restarts, random "
+                "streams differ from an uninterrupted run",
+                path,
+                payload.get("world_size", 1),
+                self.ranks.world_size,
+            )
+            carried = None
+        elif self.ranks.enabled:
+            states, carried = (
+                payload["random_by_rank"][self.ranks.rank],
+                payload["carried_state_by_rank"][self.ranks.rank],
+            )
+        restore_random_states(states)
         self.carried_state = [tuple(t.to(self.device) for t in layer) for layer in carried] if carried else None
-        restore_random_states(payload["random"])
-        self.metrics_log.load_until(self.progression.step)
-        log.info("resumed from %s at step %d (epoch %d)", path, self.progression.step, self.progression.epoch)
-
-    def resolve_resume(self) -> Path | None:
-        resume = self.trainer_config.resume
-        if resume in (None, "", "none", False):
-            return None
-        if resume == "auto":
-            last = self.checkpoint_dir / "last.pt"
-            return last if last.is_file() else None
-        path = Path(str(resume)).expanduser()
-        if path.is_dir():
-            path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path / "last.pt"
-        return path
+        source_run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        self.metrics_log.load_until(self.progression.step, source_run / "metrics.csv")
+        best = path.parent / "best.pt"
+        if self.ranks.is_main and best.is_file() and best.resolve() != (self.checkpoint_dir / "best.pt").resolve():
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(best, self.checkpoint_dir / "best.pt")
+        log.info(
+            "resumed from %s at step %d (epoch %d, batch %d)",
+            path,
+            self.progression.step,
+            self.progression.epoch,
+            self.progression.batch_in_epoch,
+        )
 
     # -- evaluation ---------------------------------------------------------------------------------
 
     @torch.no_grad()
     def evaluate(self, split: Split, max_batches: int | None = None) -> dict[str, float]:
-        """Metrics of the current model on ``split``, leaving every random stream untouched."""
+        """Metrics of the current model on ``split`` (over all ranks), leaving every random stream untouched."""
         was_training = self.model.training
         self.model.eval()
+        stateful = self.dataset.spec.stateful
         sums: dict[str, float] = {}
         state: StackState | None = None
-        with torch.random.fork_rng(devices=[]):
-            for index, batch in enumerate(self.dataset.batches(split)):
-                if max_batches is not None and index >= max_batches:
-                    break
-                batch = batch.to(self.device)
-                with self._autocast():
-                    predictions, state = self.forward(batch.inputs, state if self.dataset.spec.stateful else None)
-                for key, value in self.model.head.metric_sums(predictions, batch.targets).items():
-                    sums[key] = sums.get(key, 0.0) + value
-        self.model.train(was_training)
+        try:
+            with preserved_random_states():
+                for index, batch in enumerate(self.dataset.batches(split, shard=self.ranks.shard)):
+                    if max_batches is not None and index >= max_batches:
+                        break
+                    if len(batch) == 0:
+                        continue
+                    batch = batch.to(self.device)
+                    with self.precision.autocast():
+                        predictions, state = self.evaluation_forward(batch.inputs, state if stateful else None)
+                    for key, value in self.model.head.metric_sums(predictions, batch.targets).items():
+                        sums[key] = sums.get(key, 0.0) + value
+        finally:
+            self.model.train(was_training)
+        sums = self.ranks.sum_dicts(sums)
         if not sums:
             raise ValueError(f"the {split} split yields no batches; make it larger or the batch smaller")
         return self.model.head.metrics(sums)
-
-    def _autocast(self):
-        precision = str(self.trainer_config.precision)
-        if precision == "32":
-            return contextlib.nullcontext()
-        dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
-        if dtype is None:
-            raise ValueError(f"trainer.precision must be 32, bf16 or 16; got {precision!r}")
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # -- training -----------------------------------------------------------------------------------
 
@@ -214,7 +397,7 @@ class Trainer:
     def _validate(self, progress: Progress) -> None:
         progression = self.progression
         metrics = self.evaluate("val", self.trainer_config.val_batches)
-        self.validated_at = progression.step
+        progression.validated_at = progression.step
         self.metrics_log.append(progression.step, progression.epoch, "val", metrics)
         value = metrics[self.main_metric]
         improved = value < progression.best_metric
@@ -224,101 +407,150 @@ class Trainer:
         patience = self.trainer_config.patience
         if patience is not None and progression.steps_since_best >= patience:
             progression.stopped_early = True
+        # The decision is rank 0's for everyone: ranks that disagreed here would wait on each other forever.
+        progression.stopped_early = bool(self.ranks.broadcast(progression.stopped_early))
+        if progression.stopped_early:
             progress.message(f"early stop: no better val {self.main_metric} for {progression.steps_since_best} steps")
-        self.save("last.pt")
-        if improved:
-            self.save("best.pt")
+        self.save("last.pt", also_best=improved)
+        self._fire("validation_end")
 
-    def _train_step(self, batch: Batch) -> float:
-        spec_stateful = self.dataset.spec.stateful
-        with self._autocast():
-            predictions, state = self.forward(batch.inputs, self.carried_state if spec_stateful else None)
+    def _forward_loss(self, batch: Batch) -> tuple[torch.Tensor, StackState]:
+        carried = self.carried_state if self.dataset.spec.stateful else None
+        with self.precision.autocast():
+            predictions, state = self.train_forward(batch.inputs, carried)
             loss = self.model.head.loss(predictions, batch.targets)
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            return loss_value
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.trainer_config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.trainer_config.grad_clip)
-        self.optimizer.step()
-        if spec_stateful:
-            self.carried_state = detach_state(state)
-        return loss_value
+        return loss, state
 
-    def _on_nonfinite(self, loss_value: float, progress: Progress) -> None:
-        step = self.progression.step + 1
+    def _optimize(self, loss: torch.Tensor) -> float:
+        """Backward and optimizer step; returns the gradient norm (the step is skipped when it is not finite)."""
+        scaler = self.precision.scaler
+        self.optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(self.optimizer)
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        if self.trainer_config.grad_clip:
+            norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.trainer_config.grad_clip))
+        else:
+            norm = float(torch.nn.utils.get_total_norm([p.grad for p in parameters]))
+        # With float16 an overflowing gradient is routine: the scaler skips that step and lowers its scale.
+        if math.isfinite(norm) or scaler.is_enabled():
+            scaler.step(self.optimizer)
+            scaler.update()
+        return norm
+
+    def _nonfinite(self, what: str, before_step: dict[str, Any], progress: Progress) -> None:
+        progression = self.progression
+        where = f"step {progression.step + 1} (epoch {progression.epoch}, batch {progression.batch_in_epoch})"
         if self.trainer_config.nonfinite == "skip":
-            progress.message(f"step {step}: loss is {loss_value}; batch skipped (trainer.nonfinite=skip)")
+            progression.skipped_batches += 1
+            progress.message(f"{what} at {where}; batch skipped (trainer.nonfinite=skip)", logging.WARNING)
             return
+        last = self.checkpoint_dir / "last.pt"
+        if all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self.save("last.pt", torch_states=before_step)
+            kept = f"the state before it is saved in {last}"
+        else:
+            kept = f"the weights are no longer finite; the last good checkpoint is {last}"
         raise TrainingStopped(
-            f"loss became {loss_value} at step {step}; training stopped. The last good checkpoint is "
-            f"{self.checkpoint_dir / 'last.pt'}. Lower optimizer.lr, set trainer.grad_clip, or use "
-            "trainer.nonfinite=skip to skip such batches.",
+            f"{what} at {where}; training stopped and {kept}. Lower optimizer.lr, set trainer.grad_clip, or "
+            f"resume with trainer.resume=auto hydra.run.dir={self.run_dir} trainer.nonfinite=skip "
+            "to skip such batches.",
             status="failed",
             exit_code=1,
         )
 
     def _interrupted(self) -> None:
         self.save("last.pt")
-        name = signal.Signals(self.stop_signal).name if self.stop_signal else "signal"
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else "a stop request on another rank"
         raise TrainingStopped(
             f"{name} received at step {self.progression.step}; checkpoint saved to {self.checkpoint_dir / 'last.pt'}. "
             f"Resume with the same command plus: trainer.resume=auto hydra.run.dir={self.run_dir}",
             status="stopped",
-            exit_code=128 + (self.stop_signal or 2),
+            exit_code=128 + (self.stop_signal or signal.SIGTERM),
         )
 
-    def fit(self) -> None:
-        resume_path = self.resolve_resume()
-        if resume_path is not None:
-            self.resume_from(resume_path)
-        progression = self.progression
-        total = self.trainer_config.max_steps
-        progress = Progress(total, self.trainer_config.progress, self.trainer_config.log_every, progression.step)
-        val_every = self.trainer_config.val_every
-        self.model.train()
-        try:
-            while not self._done():
-                skip = progression.batch_in_epoch
-                if skip == 0:
-                    self.carried_state = None  # streams restart at each epoch
-                for index, batch in enumerate(self.dataset.batches("train", progression.epoch)):
-                    if index < skip:
-                        continue  # already trained on before the interruption
-                    loss_value = self._train_step(batch.to(self.device))
-                    if not math.isfinite(loss_value):
-                        self._on_nonfinite(loss_value, progress)
-                    progression.step += 1
-                    progression.batch_in_epoch = index + 1
-                    progression.steps_since_best += 1
-                    if self.scheduler is not None and str(self.config.optimizer.schedule) == "cosine":
-                        self.scheduler.step()
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    progress.update(progression.step, loss_value, lr)
-                    if progression.step % max(1, self.trainer_config.log_every) == 0:
-                        self.metrics_log.append(
-                            progression.step, progression.epoch, "train", {"loss": loss_value, "lr": lr}
-                        )
-                    if val_every and progression.step % val_every == 0:
-                        self._validate(progress)
-                    if self.stop_signal is not None:
-                        self._interrupted()
-                    if self._done():
-                        break
-                else:
-                    progression.epoch += 1
-                    progression.batch_in_epoch = 0
-                    if self.scheduler is not None and str(self.config.optimizer.schedule) == "exponential":
-                        self.scheduler.step()
-                    if not val_every:
-                        self._validate(progress)
-                if progression.batch_in_epoch == 0 and progression.step == 0:
-                    raise ValueError("the train split yields no batches; make it larger or the batch smaller")
-            if self.validated_at != progression.step:
+    def _train_epoch(self, progress: Progress) -> bool:
+        """Train on the rest of the current epoch; True when the epoch's data ran out (not a stop or a limit)."""
+        progression, config = self.progression, self.trainer_config
+        if progression.batch_in_epoch == 0:
+            self.carried_state = None  # streams restart at each epoch
+        batches = iter(self.dataset.batches("train", progression.epoch, shard=self.ranks.shard))
+        for _ in range(progression.batch_in_epoch):
+            next(batches, None)  # trained on before the interruption: replay the epoch up to there
+        while not self._done():
+            batch = next(batches, None)
+            has_batch = batch is not None and len(batch) > 0
+            before_step = torch_random_states()
+            loss_value = 0.0
+            if has_batch:
+                loss, state = self._forward_loss(batch.to(self.device))
+                loss_value = float(loss.detach())
+            finite = math.isfinite(loss_value)
+            # One agreement per step, so every rank takes the same branch: out of data, bad loss, stop.
+            missing, nonfinite, stopping, loss_sum, batches_here = self.ranks.sum(
+                [not has_batch, not finite, self.stop_signal is not None, loss_value, has_batch]
+            )
+            if missing:
+                if batches_here:
+                    progress.message(
+                        f"epoch {progression.epoch}: a rank ran out of batches; the others' last "
+                        "batches are dropped (give every rank the same number)",
+                        logging.WARNING,
+                    )
+                return True
+            loss_value = loss_sum / batches_here
+            norm = math.nan
+            if nonfinite:
+                self._nonfinite(f"loss is {loss_value}", before_step, progress)
+            else:
+                norm = self._optimize(loss)
+                if not (math.isfinite(norm) or self.precision.scaler.is_enabled()):
+                    self._nonfinite(f"gradient norm is {norm}", before_step, progress)
+                elif self.dataset.spec.stateful:
+                    self.carried_state = detach_state(state)
+            progression.step += 1
+            progression.batch_in_epoch += 1
+            progression.steps_since_best += 1
+            if self.scheduler is not None and str(self.config.optimizer.schedule) == "cosine":
+                self.scheduler.step()
+            lr = self.optimizer.param_groups[0]["lr"]
+            progress.update(progression.step, loss_value, lr)
+            if progression.step % max(1, config.log_every) == 0:
+                row = {"loss": loss_value, "lr": lr, "grad_norm": norm}
+                self.metrics_log.append(progression.step, progression.epoch, "train", row)
+            self._fire("step_end")
+            if config.val_every and progression.step % config.val_every == 0:
                 self._validate(progress)
-        finally:
-            progress.close()
+            elif config.get("checkpoint_every") and progression.step % config.checkpoint_every == 0:
+                self.save("last.pt")
+            # One process reads its own flag at once; several act on the flag they agreed on above.
+            if stopping if self.ranks.enabled else self.stop_signal is not None:
+                self._interrupted()
+        return False
+
+    def fit(self) -> None:
+        """Train until ``max_steps``, ``max_epochs`` or early stopping, validating and checkpointing on the way."""
+        progression, config = self.progression, self.trainer_config
+        with progress_bar(
+            config.max_steps, config.progress, config.log_every, progression.step, silent=not self.ranks.is_main
+        ) as progress:
+            self.model.train()
+            while not self._done():
+                started_at = progression.step
+                if not self._train_epoch(progress):
+                    continue
+                if progression.batch_in_epoch == 0 and progression.step == started_at:
+                    raise ValueError("the train split yields no batches; make it larger or the batch smaller")
+                progression.epoch += 1
+                progression.batch_in_epoch = 0
+                if self.scheduler is not None and str(self.config.optimizer.schedule) == "exponential":
+                    self.scheduler.step()
+                if not config.val_every:
+                    self._validate(progress)
+                if self.ranks.any(self.stop_signal is not None):  # e.g. a signal during the epoch's validation
+                    self._interrupted()
+            if progression.validated_at != progression.step:
+                self._validate(progress)
 
     # -- the whole run ------------------------------------------------------------------------------
 
@@ -328,25 +560,27 @@ class Trainer:
         if best.is_file():
             self.model.load_state_dict(load_checkpoint(best, map_location=self.device)["model"])
         results: dict[str, Any] = {"metrics": {"val": self.evaluate("val"), "test": self.evaluate("test")}}
+        self.metrics_log.append(self.progression.step, self.progression.epoch, "test", results["metrics"]["test"])
+        if not self.ranks.is_main:
+            return results  # reports and samples are files: rank 0's to write
         report = getattr(self.dataset, "report", None)
-        if callable(report):
-            self.model.eval()
-            with torch.no_grad():
+        self.model.eval()
+        with preserved_random_states(), torch.no_grad():
+            if callable(report):
                 results.update(report(self.model, self.run_dir, self.device))
-        test_mse = results["metrics"]["test"].get("mse")
-        for name, baseline in results.get("baselines", {}).items():
-            if test_mse is not None and baseline.get("mse"):
-                results["metrics"]["test"][f"skill_vs_{name}"] = 1.0 - test_mse / baseline["mse"]
-        sampler = build_sampler(self.config, self.registry) if self.trainer_config.sample else None
-        if sampler is not None and self.dataset.vocabulary is not None:
-            with torch.random.fork_rng(devices=[]):
-                results["samples"] = sampler.sample(
+            generates = self.dataset.vocabulary is not None and self.config.get("sampler") is not None
+            if self.trainer_config.sample and generates:
+                results["samples"] = build_sampler(self.config, self.registry).sample(
                     self.model,
                     self.dataset.vocabulary,
                     self.run_dir,
                     sample_format_of(self.config, self.registry),
                     self.device,
                 )
+        test_mse = results["metrics"]["test"].get("mse")
+        for name, baseline in results.get("baselines", {}).items():
+            if test_mse is not None and baseline.get("mse"):
+                results["metrics"]["test"][f"skill_vs_{name}"] = 1.0 - test_mse / baseline["mse"]
         return results
 
     def summary(self, status: str, **extra: Any) -> dict[str, Any]:
@@ -358,38 +592,70 @@ class Trainer:
             "epochs": progression.epoch,
             "wall_time_s": round(time.monotonic() - self.started, 2),
             "device": str(self.device),
+            "world_size": self.ranks.world_size,
+            "precision": self.precision.name,
             "params": sum(p.numel() for p in self.model.parameters()),
             "seed": self.config.seed,
             "versions": {"seqkit": __version__, "torch": str(torch.__version__), "python": sys.version.split()[0]},
             "best_step": progression.best_step,
             "stopped_early": progression.stopped_early,
+            "skipped_batches": progression.skipped_batches,
+            "resumed_from": str(self.resume_path) if self.resume_path is not None else None,
             "run_dir": str(self.run_dir),
             **extra,
         }
 
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        if self.ranks.is_main:
+            write_json(self.run_dir / "summary.json", summary)
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # signals reach the main thread only
+
+        def request_stop(signum, _frame) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt  # a second signal: stop at once, without saving
+            self.stop_signal = signum
+
+        return {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
     def run(self) -> dict[str, Any]:
         """Fit, test on the best checkpoint, write ``summary.json``; return the summary."""
-        previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-
-            def request_stop(signum, _frame) -> None:
-                self.stop_signal = signum
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, request_stop)
+        previous = self._install_signal_handlers()
         try:
-            self.fit()
-            summary = self.summary("completed", **self.test_best())
+            try:
+                self.fit()
+                summary = self.summary("completed", **self.test_best())
+            except KeyboardInterrupt:
+                raise TrainingStopped(
+                    f"stopped at once at step {self.progression.step} by a second signal, without saving; "
+                    f"resume from the last checkpoint with trainer.resume=auto hydra.run.dir={self.run_dir}",
+                    status="stopped",
+                    exit_code=128 + signal.SIGINT,
+                ) from None
         except TrainingStopped as stop:
-            write_json(self.run_dir / "summary.json", self.summary(stop.status, error=str(stop)))
+            self._write_summary(self.summary(stop.status, error=str(stop)))
+            distributed.teardown()  # every rank stops at the same step, so all of them get here
             raise
         except Exception as error:
-            write_json(self.run_dir / "summary.json", self.summary("failed", error=f"{type(error).__name__}: {error}"))
+            self._write_summary(self.summary("failed", error=f"{type(error).__name__}: {error}"))
             raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            if self.metrics_log.rows:
-                plot_loss(self.metrics_log, self.run_dir / "loss.png")
-        write_json(self.run_dir / "summary.json", summary)
+            self._close()
+        self._write_summary(summary)
+        # The other ranks wait for rank 0's files; a process that exits still in the group crashes in gloo.
+        self.ranks.barrier()
+        distributed.teardown()
         return summary
+
+    def _close(self) -> None:
+        if self.metrics_log.tensorboard is not None:
+            self.metrics_log.tensorboard.close()
+        if self.ranks.is_main and self.metrics_log.rows:
+            try:
+                plot_loss(self.metrics_log, self.run_dir / "loss.png")
+            except Exception as error:  # noqa: BLE001 - a failed plot must not hide how the run ended
+                log.warning("could not draw loss.png: %s", error)

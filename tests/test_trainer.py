@@ -1,0 +1,203 @@
+"""The training loop: faults, devices, precision, determinism, what it logs, and early stopping."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import logging
+import os
+import signal
+
+import pytest
+import torch
+
+from seqkit.checkpoint import load_checkpoint
+from seqkit.trainer import Trainer, TrainingStopped
+
+from conftest import TOY_SERIES
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared machine: extra threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def overridden(base: list[str], *extra: str) -> list[str]:
+    """``base`` with the keys in ``extra`` replaced (Hydra refuses the same key twice)."""
+    keys = {item.split("=", 1)[0] for item in extra}
+    return [item for item in base if item.split("=", 1)[0] not in keys] + list(extra)
+
+
+#: Window 40 of an unshuffled series with 16 windows a batch is in the 3rd batch: step 3 (and 18).
+NAN_AT_STEP_3 = overridden(
+    TOY_SERIES, "dataset.shuffle=false", "dataset.nan_window=40", "model.num_layers=2", "model.dropout=0.3"
+)
+
+
+def train(compose_config, host, run_dir, overrides):
+    return Trainer(compose_config(overrides), host.registry, run_dir).run()
+
+
+def final_weights(run_dir):
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def assert_same_weights(first, second):
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_the_run_naming_the_step(compose_config, host, tmp_path):
+    with pytest.raises(TrainingStopped) as stopped:
+        train(compose_config, host, tmp_path, NAN_AT_STEP_3)
+    assert (stopped.value.status, stopped.value.exit_code) == ("failed", 1)
+    assert "loss is nan at step 3" in str(stopped.value)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and "step 3" in summary["error"]
+
+
+def test_nan_stop_keeps_the_last_good_state_as_last_checkpoint(compose_config, host, tmp_path):
+    with pytest.raises(TrainingStopped):
+        train(compose_config, host, tmp_path / "nan", NAN_AT_STEP_3)
+    train(compose_config, host, tmp_path / "two_steps", overridden(NAN_AT_STEP_3, "trainer.max_steps=2"))
+    assert load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")["progression"]["step"] == 2
+    assert_same_weights(final_weights(tmp_path / "nan"), final_weights(tmp_path / "two_steps"))
+
+
+def test_nonfinite_skip_trains_past_bad_batches(compose_config, host, tmp_path):
+    summary = train(compose_config, host, tmp_path, [*NAN_AT_STEP_3, "trainer.nonfinite=skip"])
+    assert (summary["status"], summary["steps"], summary["skipped_batches"]) == ("completed", 20, 2)
+    assert all(torch.isfinite(weight).all() for weight in final_weights(tmp_path).values())
+
+
+def test_resuming_a_nan_stop_with_skip_matches_skipping_from_the_start(compose_config, host, tmp_path):
+    with pytest.raises(TrainingStopped):
+        train(compose_config, host, tmp_path / "resumed", NAN_AT_STEP_3)
+    skip = [*NAN_AT_STEP_3, "trainer.nonfinite=skip"]
+    train(compose_config, host, tmp_path / "resumed", [*skip, "trainer.resume=auto"])
+    train(compose_config, host, tmp_path / "skipped", skip)
+    assert_same_weights(final_weights(tmp_path / "resumed"), final_weights(tmp_path / "skipped"))
+
+
+def test_sigint_saves_a_checkpoint_and_exits_with_130(compose_config, host, tmp_path):
+    handler_before = signal.getsignal(signal.SIGINT)
+    trainer = Trainer(compose_config(TOY_SERIES), host.registry, tmp_path)
+    trainer.add_callback("step_end", lambda t: t.progression.step == 2 and os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(TrainingStopped) as stopped:
+        trainer.run()
+    assert (stopped.value.status, stopped.value.exit_code) == ("stopped", 130)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["progression"]["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+def test_every_checkpoint_written_loads_with_weights_only(compose_config, host, tmp_path):
+    train(compose_config, host, tmp_path, overridden(TOY_SERIES, "optimizer.schedule=cosine"))
+    written = sorted((tmp_path / "checkpoints").glob("*.pt"))
+    assert [path.name for path in written] == ["best.pt", "last.pt"]
+    for path in written:
+        payload = torch.load(path, weights_only=True)
+        assert payload["progression"]["step"] >= 5 and isinstance(payload["config"], dict)
+
+
+# -- devices and precision --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="an accelerator is here")
+def test_device_auto_chooses_the_cpu_and_says_so(compose_config, host, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="seqkit"):
+        summary = train(compose_config, host, tmp_path, overridden(TOY_SERIES, "trainer.device=auto"))
+    assert summary["device"] == "cpu"
+    assert "trainer.device=auto chose cpu" in caplog.text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_asking_for_cuda_without_cuda_is_a_clear_error(compose_config, host, tmp_path):
+    with pytest.raises(ValueError, match="trainer.device=cuda but CUDA is not available"):
+        Trainer(compose_config(overridden(TOY_SERIES, "trainer.device=cuda")), host.registry, tmp_path)
+
+
+def test_bf16_autocast_trains_on_the_cpu(compose_config, host, tmp_path):
+    summary = train(compose_config, host, tmp_path, [*TOY_SERIES, "trainer.precision=bf16"])
+    assert summary["precision"] == "bf16" and summary["status"] == "completed"
+    assert torch.isfinite(torch.tensor(summary["metrics"]["test"]["mse"]))
+
+
+def test_float16_on_the_cpu_is_refused(compose_config, host, tmp_path):
+    with pytest.raises(ValueError, match="trainer.precision=16 .* needs a CUDA or MPS device"):
+        Trainer(compose_config([*TOY_SERIES, "trainer.precision=16"]), host.registry, tmp_path)
+
+
+# -- determinism ------------------------------------------------------------------------------------
+
+
+def test_deterministic_turns_on_deterministic_algorithms(compose_config, host, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        Trainer(compose_config([*TOY_SERIES, "trainer.deterministic=true"]), host.registry, tmp_path)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+def test_how_often_we_validate_does_not_change_training(compose_config, host, tmp_path):
+    dropout = overridden(TOY_SERIES, "model.num_layers=2", "model.dropout=0.3", "head.dropout=0.2")
+    train(compose_config, host, tmp_path / "often", overridden(dropout, "trainer.val_every=2"))
+    train(compose_config, host, tmp_path / "rarely", overridden(dropout, "trainer.val_every=5"))
+    assert_same_weights(final_weights(tmp_path / "often"), final_weights(tmp_path / "rarely"))
+
+
+# -- what a run logs --------------------------------------------------------------------------------
+
+
+def test_metrics_csv_has_train_val_and_test_rows(compose_config, host, tmp_path):
+    train(compose_config, host, tmp_path, overridden(TOY_SERIES, "trainer.log_every=4", "trainer.val_every=10"))
+    with (tmp_path / "metrics.csv").open() as handle:
+        rows = [(row["split"], int(row["step"])) for row in csv.DictReader(handle)]
+    assert [step for split, step in rows if split == "train"] == [4, 8, 12, 16, 20]
+    assert [step for split, step in rows if split == "val"] == [10, 20]
+    assert [step for split, step in rows if split == "test"] == [20]
+
+
+def test_patience_stops_a_run_that_no_longer_improves(compose_config, host, tmp_path):
+    summary = train(compose_config, host, tmp_path, [*TOY_SERIES, "optimizer.lr=0.0", "trainer.patience=5"])
+    assert (summary["stopped_early"], summary["steps"], summary["best_step"]) == (True, 10, 5)
+
+
+def test_an_unknown_callback_event_is_refused(compose_config, host, tmp_path):
+    trainer = Trainer(compose_config(TOY_SERIES), host.registry, tmp_path)
+    with pytest.raises(ValueError, match="unknown trainer event 'epoch_end'; events: step_end, validation_end"):
+        trainer.add_callback("epoch_end", print)
+
+
+def test_checkpoint_every_saves_between_validations(compose_config, host, tmp_path):
+    config = compose_config(overridden(TOY_SERIES, "trainer.val_every=null", "trainer.checkpoint_every=3"))
+    trainer = Trainer(config, host.registry, tmp_path)
+    saved_steps = []
+
+    def look(trainer):
+        if trainer.progression.step == 7:
+            saved_steps.append(load_checkpoint(tmp_path / "checkpoints" / "last.pt")["progression"]["step"])
+
+    trainer.add_callback("step_end", look)
+    trainer.run()
+    assert saved_steps == [6]
+
+
+def test_compiled_model_saves_the_plain_modules_weights(compose_config, host, tmp_path, monkeypatch):
+    compile_eagerly = functools.partial(torch.compile, backend="eager")  # no C++ toolchain needed
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    config = compose_config(overridden(TOY_SERIES, "model.compile=true", "trainer.max_steps=2", "trainer.val_every=2"))
+    trainer = Trainer(config, host.registry, tmp_path)
+    trainer.run()
+    assert trainer.train_forward is not trainer.model
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"].keys() == trainer.model.state_dict().keys()
