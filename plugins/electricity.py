@@ -85,6 +85,8 @@ class ElectricityConfig:
     #: Time of day (sin/cos) and day of week per step as extra input features.
     calendar: bool = True
     day_of_week: str = "onehot"
+    #: Time of day as ``sincos`` (two features) or ``onehot`` (one feature per slot of the day, e.g. 96).
+    time_of_day: str = "sincos"
     #: Train/validation/test fractions of the rows, in time order.
     split: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     #: Explicit ``[start, stop)`` ranges in window indices; give all three to override ``split``.
@@ -160,7 +162,9 @@ class ElectricityDataset:
         self.feature_names = ["load"]
         columns = [self.scaled[:, None]]
         if config.calendar:
-            calendar, names = calendar_features(series.interval_starts, config.day_of_week)
+            calendar, names = calendar_features(
+                series.interval_starts, config.day_of_week, config.time_of_day, series.step
+            )
             columns.append(calendar)
             self.feature_names += names
         self.features = np.concatenate(columns, axis=1).astype(np.float32)
@@ -238,6 +242,7 @@ class ElectricityDataset:
             "horizon": self.config.horizon,
             "features": list(self.feature_names),
             "day_of_week": self.config.day_of_week if self.config.calendar else None,
+            "time_of_day": self.config.time_of_day if self.config.calendar else None,
             "step": self.step_name,
             "resample": self.config.resample,
             "unit": "kw",

@@ -55,12 +55,24 @@ def fit_scaler(kind: str, train_values: np.ndarray, offset: float = 0.0, scale: 
     return AffineScaler(kind, float(offset), float(scale))
 
 
-def calendar_features(interval_starts: pd.DatetimeIndex, day_of_week: str) -> tuple[np.ndarray, list[str]]:
-    """Time of day as sin/cos, and day of week as seven one-hots or the week's phase as sin/cos."""
+def calendar_features(
+    interval_starts: pd.DatetimeIndex, day_of_week: str, time_of_day: str = "sincos", step: pd.Timedelta | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Time of day as sin/cos or one-hot slots of ``step``; day of week as seven one-hots or sin/cos."""
     day_fraction = np.asarray((interval_starts - interval_starts.normalize()) / ONE_DAY, dtype=np.float64)
     weekday = np.asarray(interval_starts.day_of_week)
-    columns = [np.sin(2 * np.pi * day_fraction), np.cos(2 * np.pi * day_fraction)]
-    names = ["time_of_day_sin", "time_of_day_cos"]
+    if time_of_day == "sincos":
+        columns = [np.sin(2 * np.pi * day_fraction), np.cos(2 * np.pi * day_fraction)]
+        names = ["time_of_day_sin", "time_of_day_cos"]
+    elif time_of_day == "onehot":
+        if step is None:
+            raise ValueError("one-hot time of day needs the series' step")
+        slots = math.ceil(ONE_DAY / step)
+        slot = np.asarray((interval_starts - interval_starts.normalize()) // step, dtype=np.int64)
+        columns = [(slot == index).astype(np.float64) for index in range(slots)]
+        names = [f"slot_{index}" for index in range(slots)]
+    else:
+        raise ValueError(f"dataset.time_of_day={time_of_day!r} is unknown; choose sincos or onehot")
     if day_of_week == "onehot":
         columns += [(weekday == day).astype(np.float64) for day in range(7)]
         names += list(WEEKDAYS)

@@ -52,6 +52,17 @@ def test_calendar_features_use_interval_starts() -> None:
     assert features[1, 2:].tolist() == [1, 0, 0, 0, 0, 0, 0]
 
 
+def test_time_of_day_as_one_hot_slots() -> None:
+    starts = pd.DatetimeIndex(["2011-01-01 00:00", "2011-01-03 06:15"])
+    features, names = calendar_features(starts, "onehot", "onehot", pd.Timedelta("15min"))
+    assert names[:2] == ["slot_0", "slot_1"] and len(names) == 96 + 7
+    assert features[0, :96].nonzero()[0].tolist() == [0]
+    assert features[1, :96].nonzero()[0].tolist() == [25]
+    assert features[1, 96:].tolist() == [1, 0, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="dataset.time_of_day='hours' is unknown"):
+        calendar_features(starts, "onehot", "hours", pd.Timedelta("15min"))
+
+
 def test_calendar_week_phase_as_sin_cos() -> None:
     features, names = calendar_features(pd.DatetimeIndex(["2011-01-03 00:00"]), "sincos")
     assert names[2:] == ["day_of_week_sin", "day_of_week_cos"]
