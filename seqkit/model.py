@@ -7,12 +7,13 @@ concrete cell or head it holds.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seqkit.components import DataSpec, Head
+from seqkit.components import Batch, DataSpec, Head
 from seqkit.recurrent import CellFactory, RecurrentStack, StackState
 
 
@@ -34,6 +35,9 @@ class ModelConfig:
     #: (weights U(+-sqrt(3 / fan_in)), biases 0: TensorFlow 0.x's default, for reproducing old results);
     #: ``glorot_uniform`` (weights U(+-sqrt(6 / (fan_in + fan_out))), biases 0).
     init: str = "default"
+    #: How the linear skip starts: ``random``, or ``least_squares``: fitted in closed form on the training
+    #: data before training, so the network starts from the linear forecast and learns what it misses.
+    linear_skip_init: str = "random"
 
 
 INIT_SCHEMES = ("default", "uniform_unit_scaling", "glorot_uniform")
@@ -102,3 +106,30 @@ class SequenceModel(nn.Module):
                 raise ValueError(f"model.linear_skip={self.skip_steps} exceeds the {inputs.shape[1]} input steps")
             predictions = predictions + self.skip(inputs[:, -self.skip_steps :].flatten(1))
         return predictions, state
+
+
+@torch.no_grad()
+def fit_linear_skip(model: SequenceModel, batches: Iterable[Batch], ridge: float = 1e-6) -> None:
+    """Set the model's linear skip to the (ridge) least-squares fit of the targets on the last input steps.
+
+    One pass over ``batches`` accumulates the normal equations in float64, so memory stays at
+    ``(steps * features + 1) ** 2`` numbers whatever the data's size.
+    """
+    if model.skip is None:
+        raise ValueError("model.linear_skip_init=least_squares needs model.linear_skip > 0")
+    gram = moments = None
+    count = 0
+    for batch in batches:
+        inputs = batch.inputs[:, -model.skip_steps :].flatten(1).double()
+        inputs = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=inputs.dtype)], dim=1)
+        targets = batch.targets.reshape(len(inputs), -1).double()
+        gram = inputs.T @ inputs if gram is None else gram + inputs.T @ inputs
+        moments = inputs.T @ targets if moments is None else moments + inputs.T @ targets
+        count += len(inputs)
+    if gram is None:
+        raise ValueError("the train split yields no batches to fit the linear skip on")
+    # A ridge in proportion to the data keeps one-hot or constant columns from making the system singular.
+    solution = torch.linalg.solve(gram + ridge * count * torch.eye(len(gram), dtype=gram.dtype), moments)
+    device = model.skip.weight.device
+    model.skip.weight.copy_(solution[:-1].T.to(device))
+    model.skip.bias.copy_(solution[-1].to(device))

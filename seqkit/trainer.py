@@ -51,7 +51,7 @@ from seqkit.checkpoint import (
     torch_random_states,
 )
 from seqkit.components import Batch, Dataset, Split
-from seqkit.model import SequenceModel
+from seqkit.model import SequenceModel, fit_linear_skip
 from seqkit.recurrent import StackState, detach_state
 from seqkit.registry import Registry
 from seqkit.runlog import MetricsLog, Progress, TensorBoardLog, format_metrics, plot_loss, progress_bar, write_json
@@ -226,6 +226,8 @@ class Trainer:
         seed_everything(config.seed)
         self.dataset: Dataset = build_dataset(config, registry)
         self.model: SequenceModel = build_model(config, registry, self.dataset.spec).to(self.device)
+        if payload is None and config.model.get("linear_skip_init", "random") == "least_squares":
+            fit_linear_skip(self.model, self.dataset.batches("train"))
         if self.ranks.rank > 0:
             seed_everything(config.seed + self.ranks.rank)  # same initial weights, own dropout masks
         self.optimizer = build_optimizer(self.model, config.optimizer)

@@ -96,3 +96,21 @@ def test_model_init_applies_to_every_layer():
     for name, parameter in model.named_parameters():
         if parameter.dim() == 1:
             assert torch.count_nonzero(parameter) == 0, name
+
+
+def test_least_squares_skip_recovers_a_linear_rule():
+    import pytest
+
+    from seqkit.components import Batch
+    from seqkit.model import fit_linear_skip
+
+    torch.manual_seed(0)
+    model = model_for(REAL, ModelConfig(linear_skip=2))
+    inputs = torch.randn(200, 4, 3)
+    rule = torch.tensor([0.5, -1.0, 2.0, 0.25, 0.0, 1.5])
+    targets = (inputs[:, -2:].reshape(200, 6) @ rule + 0.3)[:, None]
+    fit_linear_skip(model, [Batch(inputs[:100], targets[:100]), Batch(inputs[100:], targets[100:])])
+    assert torch.allclose(model.skip.weight[0], rule, atol=1e-3)
+    assert model.skip.bias.item() == pytest.approx(0.3, abs=1e-3)
+    with pytest.raises(ValueError, match="needs model.linear_skip > 0"):
+        fit_linear_skip(model_for(REAL, ModelConfig()), [])
