@@ -46,7 +46,7 @@ PLOT_NAME = "sweep_results.png"
 RECORDS_DIR = ".sweep_jobs"
 
 #: Columns before the per-key override columns and after them, in this order.
-LEADING_COLUMNS = ("job", "status", "objective")
+LEADING_COLUMNS = ("job", "status", "objective", "objective_metric")
 TRAILING_COLUMNS = ("params", "steps", "wall_time_s", "error", "overrides", "job_dir")
 
 
@@ -130,6 +130,8 @@ def job_row(record: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
         error = one_line_error(str(summary["error"]))
     overrides = list(record.get("overrides") or [])
     row: dict[str, Any] = {"job": record["job"], "status": status, "objective": record.get("objective")}
+    if summary.get("main_metric"):
+        row["objective_metric"] = summary["main_metric"]
     for override in overrides:
         row[override_key(override)] = override_value(override)
     metrics = summary.get("metrics") or {}
@@ -174,7 +176,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def objective_name(rows: list[dict[str, Any]]) -> str:
-    """The validation metric the jobs returned (``mse``, ``loss``), found by matching the values."""
+    """The validation metric the jobs returned (``mse``, ``loss``): as their summaries name it, else by value."""
+    named = {row["objective_metric"] for row in rows if row.get("objective_metric")}
+    if len(named) == 1:
+        return named.pop()
     for row in rows:
         objective = _number(row.get("objective"))
         if objective is None:

@@ -599,6 +599,7 @@ class Trainer:
             "params": sum(p.numel() for p in self.model.parameters()),
             "seed": self.config.seed,
             "versions": {"seqkit": __version__, "torch": str(torch.__version__), "python": sys.version.split()[0]},
+            "main_metric": self.main_metric,
             "best_step": progression.best_step,
             "stopped_early": progression.stopped_early,
             "skipped_batches": progression.skipped_batches,
