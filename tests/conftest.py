@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -26,6 +27,21 @@ def shared_data() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared machine: extra threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def overridden(base: list[str], *extra: str) -> list[str]:
+    """``base`` with the keys in ``extra`` replaced (Hydra refuses the same key twice)."""
+    keys = {item.split("=", 1)[0] for item in extra}
+    return [item for item in base if item.split("=", 1)[0] not in keys] + list(extra)
 
 
 @pytest.fixture(scope="session")

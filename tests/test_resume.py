@@ -21,24 +21,12 @@ import torch
 from seqkit.checkpoint import CheckpointError, load_checkpoint
 from seqkit.trainer import Trainer, TrainingStopped
 
-from conftest import TOY_SERIES, TOY_TOKENS
+from conftest import TOY_SERIES, TOY_TOKENS, overridden
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared machine: extra threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def overridden(base: list[str], *extra: str) -> list[str]:
-    """``base`` with the keys in ``extra`` replaced (Hydra refuses the same key twice)."""
-    keys = {item.split("=", 1)[0] for item in extra}
-    return [item for item in base if item.split("=", 1)[0] not in keys] + list(extra)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 #: Dropout everywhere (so the random streams matter), a cosine schedule, 8 batches per epoch, 20 steps.

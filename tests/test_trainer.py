@@ -15,22 +15,9 @@ import torch
 from seqkit.checkpoint import load_checkpoint
 from seqkit.trainer import Trainer, TrainingStopped
 
-from conftest import TOY_SERIES
+from conftest import TOY_SERIES, overridden
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared machine: extra threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def overridden(base: list[str], *extra: str) -> list[str]:
-    """``base`` with the keys in ``extra`` replaced (Hydra refuses the same key twice)."""
-    keys = {item.split("=", 1)[0] for item in extra}
-    return [item for item in base if item.split("=", 1)[0] not in keys] + list(extra)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 #: Window 40 of an unshuffled series with 16 windows a batch is in the 3rd batch: step 3 (and 18).
