@@ -98,10 +98,9 @@ def _locked(lock_path: Path) -> Iterator[None]:
         yield
         return
     with lock_path.open("a") as handle:
-        try:
+        # Some cluster file systems refuse locks; the atomic renames still keep every file whole.
+        with contextlib.suppress(OSError):
             fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:
-            pass  # some cluster file systems refuse locks; the same atomic-rename guarantee holds
         yield
 
 
