@@ -30,6 +30,12 @@ def shared_data() -> Path | None:
 
 
 @pytest.fixture
+def no_installed_plugins(monkeypatch):
+    """Only the plugins a test defines: installed packages' entry points stay out (tests that want some fake them)."""
+    monkeypatch.setenv("SEQKIT_LOAD_PLUGINS", "")
+
+
+@pytest.fixture
 def one_thread():
     """Tiny models on a shared machine: extra threads only wait for each other."""
     threads = torch.get_num_threads()

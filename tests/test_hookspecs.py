@@ -15,10 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOOK_NAMES = sorted(name for name in dir(hookspecs) if name.startswith("register_"))
 
 
-@pytest.fixture(autouse=True)
-def no_installed_plugins(monkeypatch):
-    """Only the plugins each test defines: installed packages' entry points stay out."""
-    monkeypatch.setenv("SEQKIT_LOAD_PLUGINS", "")
+pytestmark = pytest.mark.usefixtures("no_installed_plugins")
 
 
 @dataclass

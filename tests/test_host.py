@@ -10,11 +10,7 @@ from seqkit.host import BUILTIN_PLUGINS, PluginError, load_host
 
 import toy_plugin
 
-
-@pytest.fixture(autouse=True)
-def no_installed_plugins(monkeypatch):
-    """Installed plugin packages must not leak into these tests; tests that want entry points fake them."""
-    monkeypatch.setenv("SEQKIT_LOAD_PLUGINS", "")
+pytestmark = pytest.mark.usefixtures("no_installed_plugins")
 
 
 @dataclass
