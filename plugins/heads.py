@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqkit import hookimpl
-from seqkit.components import DataSpec, Head
+from seqkit.components import PADDING_TARGET, DataSpec, Head
 
 
 @dataclass
@@ -89,15 +89,17 @@ class SoftmaxHead(Head):
         return self.linear(self.dropout(_last_step_unless_sequence(hidden, self.spec)))
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]).float(), targets.reshape(-1))
+        flat = predictions.reshape(-1, predictions.shape[-1]).float()
+        return F.cross_entropy(flat, targets.reshape(-1), ignore_index=PADDING_TARGET)
 
     def metric_sums(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         logits = predictions.reshape(-1, predictions.shape[-1]).float()
         flat_targets = targets.reshape(-1)
+        scored = flat_targets != PADDING_TARGET
         return {
-            "nats": float(F.cross_entropy(logits, flat_targets, reduction="sum")),
-            "correct": float((logits.argmax(dim=-1) == flat_targets).sum()),
-            "count": float(flat_targets.numel()),
+            "nats": float(F.cross_entropy(logits, flat_targets, reduction="sum", ignore_index=PADDING_TARGET)),
+            "correct": float((logits.argmax(dim=-1) == flat_targets)[scored].sum()),
+            "count": float(scored.sum()),
         }
 
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:

@@ -23,6 +23,9 @@ from torch import nn
 Kind = Literal["tokens", "real"]
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
+#: A token target with this value is padding: it adds nothing to the loss or to any metric. It is
+#: ``F.cross_entropy``'s default ``ignore_index``, so a head built on it ignores padding for free.
+PADDING_TARGET = -100
 
 #: A cell's recurrent state: ``(h,)`` for rnn/gru, ``(h, c)`` for LSTMs, each ``(batch, hidden)``.
 State = tuple[torch.Tensor, ...]
@@ -72,7 +75,8 @@ class Batch:
 
     Token inputs are ``long`` ``(batch, time)``; real inputs ``float`` ``(batch, time, features)``.
     Targets are ``(batch, time)`` token ids when ``sequence_targets``, else ``(batch, target_size)``
-    real values (or ``(batch,)`` token ids).
+    real values (or ``(batch,)`` token ids). Token targets equal to ``PADDING_TARGET`` are padding
+    (streams of unequal length in one batch) and count for nothing.
     """
 
     inputs: torch.Tensor
@@ -205,6 +209,13 @@ class SampleFormat:
 
     def report(self, text: str) -> dict[str, Any]:
         return {"characters": len(text)}
+
+    def export(self, text: str, out_dir: Path, stem: str) -> dict[str, Any]:
+        """Write companion files of the samples into ``out_dir`` (e.g. one MIDI file per tune).
+
+        Returns what ``summary.json`` records about them under ``samples``; by default nothing.
+        """
+        return {}
 
 
 @runtime_checkable

@@ -31,7 +31,18 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from seqkit.components import SPLITS, Batch, Cell, Dataset, DataSpec, Head, SampleFormat, Sampler, Vocabulary
+from seqkit.components import (
+    PADDING_TARGET,
+    SPLITS,
+    Batch,
+    Cell,
+    Dataset,
+    DataSpec,
+    Head,
+    SampleFormat,
+    Sampler,
+    Vocabulary,
+)
 from seqkit.host import Host, load_host
 from seqkit.model import ModelConfig, SequenceModel
 from seqkit.recurrent import RecurrentStack, run_cell, step_through_time
@@ -354,9 +365,10 @@ def _check_batch(batch: Any, spec: DataSpec, where: str) -> None:
     if spec.target_kind == "tokens":
         expected = [(rows, time_steps)] if spec.sequence_targets else [(rows,)]
         _expect(targets.dtype == torch.long, f"{where}: token targets are {targets.dtype}, expected torch.long")
+        real = targets[targets != PADDING_TARGET]
         _expect(
-            bool(((targets >= 0) & (targets < spec.target_size)).all()),
-            f"{where}: token targets outside [0, {spec.target_size})",
+            bool(((real >= 0) & (real < spec.target_size)).all()),
+            f"{where}: token targets outside [0, {spec.target_size}) (and not PADDING_TARGET)",
         )
     else:
         size = spec.target_size
@@ -534,7 +546,8 @@ def check_head(
     Checks: it is a ``seqkit.components.Head``; the loss of a batch is a finite scalar whose gradient
     reaches the hidden states and every head parameter; ``metric_sums`` are finite numbers with a
     ``count`` that add up (two half batches sum to the whole batch); ``metrics`` has lower-case names,
-    finite values and includes ``main_metric``.
+    finite values and includes ``main_metric``; for token sequence targets, a row of ``PADDING_TARGET``
+    targets changes no sum.
     """
     _expect(batch_size >= 2, "check_head needs batch_size >= 2 to split a batch in halves")
     with torch.random.fork_rng(devices=[]):
@@ -598,7 +611,24 @@ def check_head(
                 f"{name}.metrics[{key!r}] is {value!r}; expected a finite number",
             )
         _expect(main in metrics, f"{name}.main_metric {main!r} is not among its metrics {sorted(metrics)}")
+        if spec.target_kind == "tokens" and spec.sequence_targets:
+            _check_padding(head, predictions, targets, name)
     return head
+
+
+def _check_padding(head: Head, predictions: torch.Tensor, targets: torch.Tensor, name: str) -> None:
+    """A row of ``PADDING_TARGET`` adds nothing: the sums equal those of the batch without that row."""
+    padded = targets.clone()
+    padded[-1] = PADDING_TARGET
+    with torch.no_grad():
+        expected = head.metric_sums(predictions[:-1], targets[:-1])
+        got = head.metric_sums(predictions, padded)
+    for key, value in expected.items():
+        _expect(
+            math.isclose(got.get(key, math.nan), value, rel_tol=1e-4, abs_tol=1e-6),
+            f"{name}.metric_sums counts padding: {key!r} is {got.get(key)!r} with a row of PADDING_TARGET "
+            f"targets but {value:.6g} without that row; leave targets equal to PADDING_TARGET out",
+        )
 
 
 # -- samplers ----------------------------------------------------------------------------------------

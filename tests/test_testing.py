@@ -237,3 +237,13 @@ def test_run_tiny_experiment_trains_a_composition_for_a_few_steps(host, tmp_path
     summary = run_tiny_experiment(overrides, tmp_path, max_steps=3, host=host)
     assert summary["status"] == "completed" and summary["steps"] == 3
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_check_head_catches_a_head_that_scores_padding():
+    class CountsPadding(SoftmaxHead):
+        def metric_sums(self, predictions, targets):
+            sums = super().metric_sums(predictions, targets)
+            return {**sums, "count": float(targets.numel())}
+
+    with pytest.raises(AssertionError, match="metric_sums counts padding: 'count'"):
+        check_head(CountsPadding, SoftmaxConfig(), TOKENS)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqkit.components import DataSpec
+from seqkit.components import PADDING_TARGET, DataSpec
 from seqkit.plugins.heads import RegressionConfig, RegressionHead, SoftmaxConfig, SoftmaxHead, register_heads
 
 SERIES = DataSpec("real", 1, "real", 1, target_unit="kw", target_unit_scale=10.0)
@@ -60,6 +60,20 @@ def test_softmax_metrics_match_cross_entropy_and_sum_over_batches():
     assert whole["perplexity"] == pytest.approx(math.exp(expected))
     assert whole["accuracy"] == pytest.approx(float((logits.argmax(-1) == targets).float().mean()))
     assert float(head.loss(logits, targets)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_softmax_padding_targets_score_nothing():
+    torch.manual_seed(0)
+    head = SoftmaxHead(SoftmaxConfig(), 4, TEXT)
+    logits = torch.randn(2, 6, 5)
+    targets = torch.randint(0, 5, (2, 6))
+    padded = targets.clone()
+    padded[1, 3:] = PADDING_TARGET
+    kept = torch.cat([logits[0], logits[1, :3]]), torch.cat([targets[0], targets[1, :3]])
+    expected = head.metrics(head.metric_sums(*kept))
+    assert head.metrics(head.metric_sums(logits, padded)) == pytest.approx(expected)
+    assert head.metric_sums(logits, padded)["count"] == 9
+    assert float(head.loss(logits, padded)) == pytest.approx(expected["loss"], rel=1e-6)
 
 
 def test_heads_refuse_data_of_the_wrong_kind():
