@@ -51,6 +51,8 @@ class RNNConfig:
     nonlinearity: str = "tanh"
     #: Run whole sequences through PyTorch's fused kernel; ``false`` steps under autograd.
     fused: bool = True
+    #: DropConnect on the hidden-to-hidden weights in training (see ``LSTMConfig.weight_drop``).
+    weight_drop: float = 0.0
 
 
 @dataclass
@@ -66,6 +68,10 @@ class LSTMConfig:
     cell_clip: float | None = None
     #: Use a whole-sequence path (fused kernel or hand-written backward); ``false`` steps under autograd.
     fused: bool = True
+    #: DropConnect on the hidden-to-hidden weights in training (Merity et al. 2017, "AWD-LSTM"): this
+    #: fraction of ``weight_hh`` is zeroed, one mask per sequence, so the recurrence is regularised
+    #: without disturbing the state it carries (dropout on the state itself does).
+    weight_drop: float = 0.0
 
 
 @dataclass
@@ -75,6 +81,8 @@ class GRUConfig:
     hidden_size: int = 128
     #: Run whole sequences through PyTorch's fused kernel; ``false`` steps under autograd.
     fused: bool = True
+    #: DropConnect on the hidden-to-hidden weights in training (see ``LSTMConfig.weight_drop``).
+    weight_drop: float = 0.0
 
 
 @dataclass
@@ -106,14 +114,17 @@ class _RecurrentCell(Cell):
 
     gate_count: int
 
-    def __init__(self, input_size: int, hidden_size: int, fused: bool):
+    def __init__(self, input_size: int, hidden_size: int, fused: bool, weight_drop: float):
         super().__init__()
         _check_hidden_size(hidden_size)
         if input_size < 1:
             raise ValueError(f"cell input size must be at least 1; got {input_size}")
+        if not 0.0 <= weight_drop < 1.0:
+            raise ValueError(f"cell.weight_drop must be in [0, 1); got {weight_drop!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.fused = bool(fused)
+        self.weight_drop = float(weight_drop)
         width = self.gate_count * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(width, input_size))
         self.weight_hh = nn.Parameter(torch.empty(width, hidden_size))
@@ -135,8 +146,14 @@ class _RecurrentCell(Cell):
         """The bias added to the input projection (the biases that can be folded in before the recurrence)."""
         return self.bias_ih
 
+    def _recurrent_weight(self) -> torch.Tensor:
+        """``weight_hh`` as this call uses it: with DropConnect in training, one mask per call."""
+        if self.training and self.weight_drop:
+            return F.dropout(self.weight_hh, self.weight_drop)
+        return self.weight_hh
+
     @abstractmethod
-    def _step(self, projected: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def _step(self, projected: torch.Tensor, state: State, weight_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
         """The recurrent part of one step, given the step's input projection ``(batch, gates * hidden)``."""
 
     @abstractmethod
@@ -144,7 +161,7 @@ class _RecurrentCell(Cell):
         """The whole sequence through PyTorch's fused kernel, with this cell's parameters."""
 
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        return self._step(F.linear(x, self.weight_ih, self._input_bias()), state)
+        return self._step(F.linear(x, self.weight_ih, self._input_bias()), state, self._recurrent_weight())
 
     def forward_sequence(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Run ``inputs`` ``(batch, time, input)``; returns ``(batch, time, hidden)`` and the final state."""
@@ -155,14 +172,16 @@ class _RecurrentCell(Cell):
     def _steps(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         # One matmul for the input side of every step; only the recurrent part is stepped.
         projected = F.linear(inputs, self.weight_ih, self._input_bias())
+        weight_hh = self._recurrent_weight()  # one DropConnect mask for every step of the sequence
         outputs = []
         for t in range(projected.shape[1]):
-            h, state = self._step(projected[:, t], state)
+            h, state = self._step(projected[:, t], state, weight_hh)
             outputs.append(h)
         return torch.stack(outputs, dim=1), state
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, path={self.sequence_path}"
+        drop = f", weight_drop={self.weight_drop}" if self.weight_drop else ""
+        return f"{self.input_size}, {self.hidden_size}, path={self.sequence_path}{drop}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -175,23 +194,30 @@ class RNNCell(_RecurrentCell):
 
     gate_count = 1
 
-    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", fused: bool = True):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        nonlinearity: str = "tanh",
+        fused: bool = True,
+        weight_drop: float = 0.0,
+    ):
         _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        super().__init__(input_size, hidden_size, fused)
+        super().__init__(input_size, hidden_size, fused, weight_drop)
         self.nonlinearity = nonlinearity
         self.reset_parameters()
 
     def _input_bias(self) -> torch.Tensor:
         return self.bias_ih + self.bias_hh
 
-    def _step(self, projected: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        pre_activation = torch.addmm(projected, state[0], self.weight_hh.t())
+    def _step(self, projected: torch.Tensor, state: State, weight_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
+        pre_activation = torch.addmm(projected, state[0], weight_hh.t())
         h = torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
         return h, (h,)
 
     def _kernel(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         kernel = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
-        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        weights = (self.weight_ih, self._recurrent_weight(), self.bias_ih, self.bias_hh)
         outputs, h = kernel(inputs, state[0].unsqueeze(0), weights, True, 1, 0.0, self.training, False, True)
         return outputs, (h.squeeze(0),)
 
@@ -201,13 +227,13 @@ class GRUCell(_RecurrentCell):
 
     gate_count = 3
 
-    def __init__(self, input_size: int, hidden_size: int, fused: bool = True):
-        super().__init__(input_size, hidden_size, fused)
+    def __init__(self, input_size: int, hidden_size: int, fused: bool = True, weight_drop: float = 0.0):
+        super().__init__(input_size, hidden_size, fused, weight_drop)
         self.reset_parameters()
 
-    def _step(self, projected: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def _step(self, projected: torch.Tensor, state: State, weight_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
         h = state[0]
-        recurrent = torch.addmm(self.bias_hh, h, self.weight_hh.t())
+        recurrent = torch.addmm(self.bias_hh, h, weight_hh.t())
         input_r, input_z, input_n = projected.chunk(3, dim=1)
         hidden_r, hidden_z, hidden_n = recurrent.chunk(3, dim=1)
         reset = torch.sigmoid(input_r + hidden_r)
@@ -217,7 +243,7 @@ class GRUCell(_RecurrentCell):
         return h, (h,)
 
     def _kernel(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        weights = (self.weight_ih, self._recurrent_weight(), self.bias_ih, self.bias_hh)
         outputs, h = torch.gru(inputs, state[0].unsqueeze(0), weights, True, 1, 0.0, self.training, False, True)
         return outputs, (h.squeeze(0),)
 
@@ -236,11 +262,12 @@ class LSTMCell(_RecurrentCell):
         activation: str = "tanh",
         cell_clip: float | None = None,
         fused: bool = True,
+        weight_drop: float = 0.0,
     ):
         _check_choice("activation", activation, ACTIVATIONS)
         if cell_clip is not None and not cell_clip > 0:
             raise ValueError(f"cell.cell_clip must be positive (or null for no clipping); got {cell_clip!r}")
-        super().__init__(input_size, hidden_size, fused)
+        super().__init__(input_size, hidden_size, fused, weight_drop)
         self.forget_bias = float(forget_bias)
         self.activation = activation
         self.cell_clip = None if cell_clip is None else float(cell_clip)
@@ -270,9 +297,9 @@ class LSTMCell(_RecurrentCell):
         bias = self.bias_ih + self.bias_hh
         return bias + self.forget_bias_offset if self.forget_bias else bias
 
-    def _step(self, projected: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def _step(self, projected: torch.Tensor, state: State, weight_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
         h, c = state
-        gates = torch.addmm(projected, h, self.weight_hh.t())
+        gates = torch.addmm(projected, h, weight_hh.t())
         input_pre, forget_pre, cell_pre, output_pre = gates.chunk(4, dim=1)
         if self.peephole:
             peephole_input, peephole_forget, peephole_output = self.weight_peephole.unbind(0)
@@ -290,7 +317,7 @@ class LSTMCell(_RecurrentCell):
 
     def _kernel(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         bias_ih = self.bias_ih + self.forget_bias_offset if self.forget_bias else self.bias_ih
-        weights = (self.weight_ih, self.weight_hh, bias_ih, self.bias_hh)
+        weights = (self.weight_ih, self._recurrent_weight(), bias_ih, self.bias_hh)
         hx = (state[0].unsqueeze(0), state[1].unsqueeze(0))
         outputs, h, c = torch.lstm(inputs, hx, weights, True, 1, 0.0, self.training, False, True)
         return outputs, (h.squeeze(0), c.squeeze(0))
@@ -301,7 +328,7 @@ class LSTMCell(_RecurrentCell):
         return super().forward_sequence(inputs, state)
 
     def _bptt(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        weights = (self.weight_ih, self._recurrent_weight(), self.bias_ih, self.bias_hh)
         peephole = self.weight_peephole if self.peephole else None
         return lstm_layer(inputs, state, weights, peephole, self.forget_bias, self.activation, self.cell_clip)
 
@@ -319,25 +346,37 @@ class PeepholeLSTMCell(LSTMCell):
 
 def make_rnn(config: RNNConfig, input_size: int) -> RNNCell:
     """Elman RNN (tanh or relu)."""
-    return RNNCell(input_size, config.hidden_size, config.nonlinearity, config.fused)
+    return RNNCell(input_size, config.hidden_size, config.nonlinearity, config.fused, config.weight_drop)
 
 
 def make_lstm(config: LSTMConfig, input_size: int) -> LSTMCell:
     """LSTM with forget bias, activation choice and optional cell clipping."""
     return LSTMCell(
-        input_size, config.hidden_size, config.forget_bias, config.activation, config.cell_clip, config.fused
+        input_size,
+        config.hidden_size,
+        config.forget_bias,
+        config.activation,
+        config.cell_clip,
+        config.fused,
+        config.weight_drop,
     )
 
 
 def make_gru(config: GRUConfig, input_size: int) -> GRUCell:
     """GRU (PyTorch's formulation)."""
-    return GRUCell(input_size, config.hidden_size, config.fused)
+    return GRUCell(input_size, config.hidden_size, config.fused, config.weight_drop)
 
 
 def make_peephole(config: PeepholeConfig, input_size: int) -> PeepholeLSTMCell:
     """LSTM with diagonal peephole connections."""
     return PeepholeLSTMCell(
-        input_size, config.hidden_size, config.forget_bias, config.activation, config.cell_clip, config.fused
+        input_size,
+        config.hidden_size,
+        config.forget_bias,
+        config.activation,
+        config.cell_clip,
+        config.fused,
+        config.weight_drop,
     )
 
 

@@ -101,6 +101,8 @@ def test_lstm_forget_bias_defaults_to_one():
         (make_rnn, RNNConfig(hidden_size=-3), "cell.hidden_size"),
         (make_lstm, LSTMConfig(cell_clip=-1.0), "cell.cell_clip must be positive"),
         (make_peephole, PeepholeConfig(cell_clip=0.0), "cell.cell_clip must be positive"),
+        (make_lstm, LSTMConfig(weight_drop=1.0), r"cell.weight_drop must be in \[0, 1\); got 1.0"),
+        (make_gru, GRUConfig(weight_drop=-0.1), "cell.weight_drop must be in"),
     ],
 )
 def test_bad_option_values_raise_value_error_naming_the_key(factory, config, message):
@@ -400,6 +402,62 @@ def test_a_sequence_run_in_two_halves_with_carried_state_equals_one_run(cell):
     second, end_state = cell.forward_sequence(x[:, STEPS:], middle_state)
     torch.testing.assert_close(torch.cat([first, second], dim=1), whole, **TOLERANCE)
     torch.testing.assert_close(end_state, whole_state, **TOLERANCE)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DropConnect on the recurrent weights
+# ---------------------------------------------------------------------------------------------------
+
+DROPPING = [
+    lambda **o: LSTMCell(INPUT, HIDDEN, **o),
+    lambda **o: LSTMCell(INPUT, HIDDEN, activation="softsign", **o),
+    lambda **o: PeepholeLSTMCell(INPUT, HIDDEN, **o),
+    lambda **o: GRUCell(INPUT, HIDDEN, **o),
+    lambda **o: RNNCell(INPUT, HIDDEN, **o),
+]
+
+
+@pytest.mark.parametrize("make", DROPPING)
+@pytest.mark.parametrize("fused", [True, False])
+def test_weight_drop_uses_one_mask_of_the_recurrent_weights_for_the_whole_sequence(make, fused):
+    """In training the sequence runs as a plain cell whose ``weight_hh`` had one dropout mask applied."""
+    torch.manual_seed(0)
+    dropping = make(weight_drop=0.5, fused=fused)
+    plain = make(fused=fused)
+    plain.load_state_dict(dropping.state_dict())
+    x = torch.randn(BATCH, STEPS, INPUT, generator=seeded(7))
+    state = dropping.initial_state(BATCH, torch.device("cpu"), torch.float)
+    torch.manual_seed(11)
+    dropped_outputs, _ = dropping.train().forward_sequence(x, state)
+    torch.manual_seed(11)
+    with torch.no_grad():
+        plain.weight_hh.copy_(torch.nn.functional.dropout(plain.weight_hh, 0.5))
+    expected, _ = plain.forward_sequence(x, state)
+    torch.testing.assert_close(dropped_outputs, expected, **TOLERANCE)
+    assert not torch.allclose(dropped_outputs, dropping.forward_sequence(x, state)[0])  # a new mask per call
+
+
+@pytest.mark.parametrize("make", DROPPING)
+def test_weight_drop_is_off_in_evaluation(make):
+    torch.manual_seed(0)
+    dropping, plain = make(weight_drop=0.5), make()
+    plain.load_state_dict(dropping.state_dict())
+    x = torch.randn(BATCH, STEPS, INPUT, generator=seeded(8))
+    state = dropping.initial_state(BATCH, torch.device("cpu"), torch.float)
+    torch.testing.assert_close(dropping.eval().forward_sequence(x, state), plain.eval().forward_sequence(x, state))
+
+
+def test_weight_drop_passes_gradient_to_the_kept_recurrent_weights_only():
+    torch.manual_seed(0)
+    cell = LSTMCell(INPUT, HIDDEN, weight_drop=0.5)
+    torch.manual_seed(11)
+    kept = torch.nn.functional.dropout(torch.ones_like(cell.weight_hh), 0.5) != 0
+    x = torch.randn(BATCH, STEPS, INPUT, generator=seeded(9))
+    torch.manual_seed(11)
+    outputs, _ = cell.forward_sequence(x, cell.initial_state(BATCH, torch.device("cpu"), torch.float))
+    weighted_sum([outputs]).backward()
+    assert (cell.weight_hh.grad[~kept] == 0).all()
+    assert (cell.weight_hh.grad[kept] != 0).all()
 
 
 # ---------------------------------------------------------------------------------------------------
