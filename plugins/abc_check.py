@@ -55,6 +55,8 @@ class CheckResult:
     bars_checked: int
     bars_failed: int
     problems: list[str] = field(default_factory=list)
+    #: Bars that hold rests and no note (a sampler stuck repeating ``z12 |`` writes valid bars of nothing).
+    rest_bars: int = 0
     problem_count: int = 0
 
     @property
@@ -123,6 +125,7 @@ class _Voice:
     bar: int = 0
     total: Fraction = Fraction(0)
     has_music: bool = False
+    has_note: bool = False  # a bar of rests alone has music but no note
     whole_bar_rest: bool = False
     overlay: bool = False
     section_start: bool = True
@@ -142,6 +145,7 @@ class _TuneChecker:
         self.problem_count = 0
         self.bars_checked = 0
         self.bars_failed = 0
+        self.rest_bars = 0
         self.meter: Fraction | None = None
         self.unit: Fraction | None = None
         self.voices: dict[str, _Voice] = {}
@@ -212,6 +216,7 @@ class _TuneChecker:
         voice = self.current()
         if voice.has_music:
             voice.bar += 1
+            self.rest_bars += not voice.has_note
             if voice.pending is not None:  # music followed the short bar, so it did not end a section
                 self.bar_failed(voice.pending)
                 voice.pending = None
@@ -220,7 +225,8 @@ class _TuneChecker:
             voice.pending = None
             self.bar_passed()
         voice.section_start = section_mark or (voice.section_start and not voice.has_music)
-        voice.total, voice.has_music, voice.whole_bar_rest, voice.overlay = Fraction(0), False, False, False
+        voice.total, voice.has_music, voice.has_note = Fraction(0), False, False
+        voice.whole_bar_rest, voice.overlay = False, False
 
     def judge(self, voice: _Voice, final: bool) -> None:
         if voice.meter is None or voice.whole_bar_rest:
@@ -241,6 +247,7 @@ class _TuneChecker:
         for voice in self.voices.values():
             if voice.has_music:
                 voice.bar += 1
+                self.rest_bars += not voice.has_note
                 if voice.pending is not None:
                     self.bar_failed(voice.pending)
                     voice.pending = None
@@ -355,6 +362,7 @@ class _TuneChecker:
                 continue
             note = _NOTE.match(line, i)
             if note is not None:
+                self.current().has_note = True
                 multiplier, i = parse_length(line, note.end())
                 if in_chord:
                     chord_first = multiplier if chord_first is None else chord_first
@@ -426,6 +434,7 @@ def check_tune(text: str, max_problems: int = 5) -> CheckResult:
         bars_failed=checker.bars_failed,
         problems=problems,
         problem_count=problem_count,
+        rest_bars=checker.rest_bars,
     )
 
 
@@ -435,10 +444,12 @@ def report_text(text: str) -> dict[str, Any]:
     valid = sum(result.valid for result in results)
     bars = sum(result.bars_checked for result in results)
     failed = sum(result.bars_failed for result in results)
+    resting = sum(result.rest_bars for result in results)
     return {
         "tunes": len(results),
         "valid_tunes": valid,
         "valid_fraction": valid / len(results) if results else 0.0,
         "bars_checked": bars,
         "bar_pass_fraction": 1.0 - failed / bars if bars else 0.0,
+        "rest_bar_fraction": resting / bars if bars else 0.0,
     }

@@ -174,6 +174,13 @@ def test_report_counts_tunes_and_the_valid_fraction() -> None:
     assert report["valid_fraction"] == 0.5
 
 
+def test_bars_of_rests_alone_are_counted() -> None:
+    result = check_tune(tune("z8|DEFG z4|Z|z2 [DF]2 z4|x8|]"))
+    assert result.valid and result.bars_checked == 5
+    assert result.rest_bars == 3
+    assert report_text(tune("z8|z8|DEFG ABcd|z8|]"))["rest_bar_fraction"] == 0.75
+
+
 def test_report_on_text_without_tunes() -> None:
     assert report_text("no tunes here")["valid_fraction"] == 0.0
 
