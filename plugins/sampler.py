@@ -7,7 +7,9 @@ its own seeded ``torch.Generator``, so sampling never moves the global random st
 depends on. The unknown symbol (index 0) is never drawn.
 
 Writes ``<file_name><suffix>`` (``samples.abc`` for ABC data) and returns what ``summary.json``
-records under ``samples``: the file, its length, and the data's own report on the text.
+records under ``samples``: the file, its length, and the data's own report on the text. With
+``export`` (the default) the data's format also writes companion files (for ABC: one MIDI file per
+tune when music21 is installed) and says what it wrote.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TextSamplerConfig:
     #: Independent streams drawn side by side; written one after the other, separated by a blank line.
     num_samples: int = 1
     file_name: str = "samples"
+    #: Also write the data's companion files beside the samples (MIDI for ABC, with ``seqkit[music]``).
+    export: bool = True
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -191,7 +195,10 @@ class TextSampler:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{self.config.file_name}{sample_format.suffix}"
         path.write_text(text, encoding="utf-8")
-        return {"path": path.name, "characters": len(text), **sample_format.report(text)}
+        report = {"path": path.name, "characters": len(text), **sample_format.report(text)}
+        if self.config.export:
+            report.update(sample_format.export(text, out_dir, self.config.file_name))
+        return report
 
 
 @hookimpl

@@ -10,20 +10,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqkit.components import Vocabulary
+from seqkit.components import PADDING_TARGET, Vocabulary
 from seqkit.plugins.abc_music import (
     GOLDBERG_URL,
     AbcConfig,
     AbcDataset,
     build_vocabulary,
+    count_tune_batches,
     load_tunes,
     near_duplicate_groups,
+    pack_streams,
     random_split,
     register_datasets,
     shared_ngram_fractions,
     stream_batches,
+    tune_stream_batches,
 )
 from seqkit.plugins.abc_notation import read_tunes
+from seqkit.testing import check_dataset
 
 
 def shared_data() -> Path:
@@ -250,6 +254,52 @@ def test_a_split_too_short_for_one_batch_is_an_error(corpus: Path) -> None:
         AbcDataset(AbcConfig(path=str(corpus), batch_size=50, seq_length=50))
 
 
+# -- evaluation by whole tunes -----------------------------------------------------------------------
+
+
+def test_packing_puts_the_longest_tunes_on_the_shortest_streams() -> None:
+    assert pack_streams([5, 9, 2, 4], streams=2) == [[1, 2], [0, 3]]  # 9+2 and 5+4
+    assert pack_streams([5, 9], streams=4) == [[1], [0]]
+    assert pack_streams([], streams=3) == []
+
+
+def test_tune_streams_read_every_tune_from_its_start_and_pad_the_rest() -> None:
+    tunes = [torch.tensor([1, 2, 3, 4, 5, 6, 7]), torch.tensor([11, 12, 13]), torch.tensor([21, 22, 23])]
+    batches = list(tune_stream_batches(tunes, streams=2, seq_length=4))
+    inputs = torch.cat([batch.inputs for batch in batches], dim=1)
+    targets = torch.cat([batch.targets for batch in batches], dim=1)
+    assert inputs.tolist() == [[1, 2, 3, 4, 5, 6], [11, 12, 13, 21, 22, 0]]
+    assert targets.tolist() == [[2, 3, 4, 5, 6, 7], [12, 13, 21, 22, 23, PADDING_TARGET]]
+    assert [batch.inputs.shape[1] for batch in batches] == [4, 2]
+    assert count_tune_batches([7, 3, 3], streams=2, seq_length=4) == len(batches)
+
+
+def test_tune_stream_shards_share_out_the_streams() -> None:
+    tunes = [torch.arange(10 * i, 10 * i + 6) for i in range(3)]
+    (whole,) = tune_stream_batches(tunes, streams=3, seq_length=8)
+    (first,) = tune_stream_batches(tunes, streams=3, seq_length=8, shard=(0, 2))
+    (second,) = tune_stream_batches(tunes, streams=3, seq_length=8, shard=(1, 2))
+    assert torch.equal(torch.cat([first.inputs, second.inputs])[[0, 2, 1]], whole.inputs)
+
+
+def test_evaluation_scores_each_held_out_character_once_from_the_start_of_its_tune(corpus: Path) -> None:
+    dataset = AbcDataset(small(corpus, split="fixed", val_tunes=["tune-1", "tune-2", "tune-3"]))
+    batches = list(dataset.batches("val"))
+    inputs = torch.cat([batch.inputs for batch in batches], dim=1)
+    targets = torch.cat([batch.targets for batch in batches], dim=1)
+    scored = targets != PADDING_TARGET
+    assert int(scored.sum()) == len(dataset.texts["val"]) - len(inputs)  # all but each stream's first
+    first_characters = dataset.vocabulary.decode(inputs[:, :4].flatten().tolist())
+    assert first_characters == "X:1\n" * len(inputs)
+    assert dataset.num_batches("val") == len(batches)
+
+
+def test_evaluation_can_cut_the_split_into_streams_like_training(corpus: Path) -> None:
+    dataset = AbcDataset(small(corpus, split="fixed", val_tunes=["tune-1", "tune-2", "tune-3"], eval_by_tune=False))
+    expected = stream_batches(dataset.ids["val"], batch_size=2, seq_length=8, keep_partial=True)
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(dataset.batches("val"), expected, strict=True))
+
+
 # -- resampled training stream -----------------------------------------------------------------------
 
 
@@ -315,3 +365,24 @@ def test_a_known_url_is_read_from_its_usual_place_in_the_data_directory(monkeypa
     url = GOLDBERG_URL + "goldberg-variations-from-mxl.abc"
     (tune,) = load_tunes(AbcConfig(urls=[url]))
     assert Path(tune.file) == shared_data().resolve() / "goldberg" / "goldberg-variations-from-mxl.abc"
+
+
+def test_the_dataset_meets_the_dataset_contract(corpus: Path) -> None:
+    held_out = {"split": "fixed", "val_tunes": ["tune-1", "tune-2", "tune-3"], "test_tunes": ["tune-4"]}
+    check_dataset(AbcDataset(small(corpus, **held_out)), world_size=2)
+    check_dataset(AbcDataset(small(corpus, **held_out, eval_by_tune=False)), world_size=2)
+
+
+def test_sampled_tunes_are_exported_to_midi_when_music21_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("music21")
+    text = "X:1\nT:a\nM:4/4\nL:1/4\nK:C\nC D E F | G A B c |]\n\nX:1\nT:b\nM:4/4\nL:1/4\nK:C\nc B A G |]\n"
+    report = AbcDataset.sample_format.export(text, tmp_path, "samples")
+    assert report == {"midi": {"files": ["samples-1.mid", "samples-2.mid"], "failed": []}}
+    assert (tmp_path / "samples-2.mid").stat().st_size > 0
+
+
+def test_without_music21_the_export_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("seqkit.plugins.abc_music.midi_available", lambda: False)
+    report = AbcDataset.sample_format.export("X:1\nK:C\nC D E F |]\n", tmp_path, "samples")
+    assert report == {"midi": "not written: MIDI export needs music21 (pip install seqkit[music])"}
+    assert not list(tmp_path.iterdir())

@@ -205,6 +205,23 @@ def test_sample_writes_the_file_and_returns_its_report(tmp_path: Path) -> None:
     assert result == {"path": "drawn.abc", "characters": 18, "tunes": 3}
 
 
+class Exporting(SampleFormat):
+    """Writes the text again under another name, as a format with companion files would."""
+
+    def export(self, text: str, out_dir: Path, stem: str) -> dict:
+        (out_dir / f"{stem}.copy").write_text(text, encoding="utf-8")
+        return {"copy": f"{stem}.copy"}
+
+
+@pytest.mark.parametrize("export", [True, False])
+def test_the_format_writes_its_companion_files_unless_told_not_to(tmp_path: Path, export: bool) -> None:
+    sampler = TextSampler(TextSamplerConfig(prime="X:", length=6, greedy=True, export=export))
+    result = sampler.sample(cycle_model("X:ab|\n"), VOCABULARY, tmp_path, Exporting(), CPU)
+    assert ("copy" in result) == export == (tmp_path / "samples.copy").exists()
+    if export:
+        assert (tmp_path / "samples.copy").read_text(encoding="utf-8") == (tmp_path / "samples.txt").read_text()
+
+
 def test_the_plugin_registers_the_text_sampler() -> None:
     registered = []
     register_samplers(register=lambda *entry: registered.append(entry))
