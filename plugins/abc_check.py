@@ -2,7 +2,9 @@
 
 ``check_tune(text)`` reads one tune and answers with a ``CheckResult``: valid or not, how many bars
 were checked, how many failed, and the first few problems, each naming the line, voice and bar.
-``report_text(text)`` sums the verdicts over every tune of a text (a file of samples).
+``report_text(text)`` sums the verdicts over every tune of a text (a file of samples). Sampled
+tunes stop wherever the sampler's length runs out; checked with ``unfinished=True`` a token left
+unfinished at the very end (``... e3 ^``, ``[V:``) and slurs still open are not held against them.
 
 What is checked:
 
@@ -45,6 +47,10 @@ _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([',]*)")
 _BARLINE = re.compile(r"\.?(?:::+\|*:*|:*(?:\[\||\|+\]?):*)(?:\[?\d+(?:[,-]\d+)*)?")
 _ENDING = re.compile(r"\[\d+(?:[,-]\d+)*")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
+#: What a text cut off mid-token can end with: an accidental, or a slur or tuplet opener, before its note.
+_DANGLING_END = re.compile(r"(?:\^{1,2}|_{1,2}|=|\(\d*(?::\d*){0,2})$")
+#: Groups a cut can leave open on the last line: (opener, closer).
+_GROUPS = (("[", "]"), ("{", "}"), ('"', '"'), ("!", "!"))
 
 
 @dataclass
@@ -139,8 +145,9 @@ class _Voice:
 class _TuneChecker:
     """Reads a tune line by line, keeping one ``_Voice`` per voice, and collects problems."""
 
-    def __init__(self, max_problems: int):
+    def __init__(self, max_problems: int, unfinished: bool = False):
         self.max_problems = max_problems
+        self.unfinished = unfinished
         self.problems: list[str] = []
         self.problem_count = 0
         self.bars_checked = 0
@@ -254,7 +261,7 @@ class _TuneChecker:
                 self.judge(voice, final=True)
             elif voice.pending is not None:
                 self.bar_passed()
-        if self.slurs > 0:
+        if self.slurs > 0 and not self.unfinished:  # a cut-off text may close its slurs later
             self.problem(f"{self.slurs} slur(s) opened with '(' are never closed")
 
     # -- notes -------------------------------------------------------------------------------------
@@ -418,10 +425,36 @@ def _units(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def check_tune(text: str, max_problems: int = 5) -> CheckResult:
-    """Check one tune's text; see the module docstring for what is checked."""
-    checker = _TuneChecker(max_problems)
-    headers = checker.read(text)
+def drop_unfinished_end(text: str) -> str:
+    """``text`` without the token a cut left unfinished at its very end.
+
+    A stream of samples stops after a number of characters, wherever that falls: after an accidental
+    before its note (``... g3 ^``), inside a chord or inline field (``[V:``), a chord symbol, a
+    decoration or a grace group. That is where the text was cut, not a mistake in the music.
+    """
+    body = text.rstrip()
+    line_start = body.rfind("\n") + 1
+    cut = len(body)
+    for opener, closer in _GROUPS:
+        line = body[line_start:cut]
+        if opener == closer:
+            if line.count(opener) % 2:
+                cut = line_start + line.rfind(opener)
+        elif line.rfind(opener) > line.rfind(closer):
+            cut = line_start + line.rfind(opener)
+    body = body[:cut].rstrip()
+    dangling = _DANGLING_END.search(body)
+    return body[: dangling.start()].rstrip() if dangling else body
+
+
+def check_tune(text: str, max_problems: int = 5, unfinished: bool = False) -> CheckResult:
+    """Check one tune's text; see the module docstring for what is checked.
+
+    ``unfinished``: the text may have been cut anywhere (a sample stopped by its length), so a token
+    left unfinished at its very end (``drop_unfinished_end``) and slurs still open are no problems.
+    """
+    checker = _TuneChecker(max_problems, unfinished)
+    headers = checker.read(drop_unfinished_end(text) if unfinished else text)
     # Missing headers and missing music come first: they say more about a tune than any one bar.
     first = [f"missing {letter}: header field" for letter in REQUIRED_HEADERS if letter not in headers]
     if checker.bars_checked == 0:
@@ -438,9 +471,12 @@ def check_tune(text: str, max_problems: int = 5) -> CheckResult:
     )
 
 
-def report_text(text: str) -> dict[str, Any]:
-    """How many tunes a text of ABC holds and how well-formed they are (for ``summary.json``)."""
-    results = [check_tune(tune.text) for tune in split_tunes(text)]
+def report_text(text: str, unfinished: bool = False) -> dict[str, Any]:
+    """How many tunes a text of ABC holds and how well-formed they are (for ``summary.json``).
+
+    ``unfinished``: tunes may be cut off anywhere (see ``check_tune``).
+    """
+    results = [check_tune(tune.text, unfinished=unfinished) for tune in split_tunes(text)]
     valid = sum(result.valid for result in results)
     bars = sum(result.bars_checked for result in results)
     failed = sum(result.bars_failed for result in results)

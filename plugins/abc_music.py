@@ -384,7 +384,8 @@ class AbcSampleFormat(SampleFormat):
     suffix: str = ".abc"
 
     def report(self, text: str) -> dict[str, Any]:
-        return {"characters": len(text), **report_text(text)}
+        # A stream stops after sampler.length characters, mid-token as often as not.
+        return {"characters": len(text), **report_text(text, unfinished=True)}
 
     def export(self, text: str, out_dir: Path, stem: str) -> dict[str, Any]:
         """One MIDI file per tune (``samples-01.mid`` ...) when music21 is installed, to listen to them."""

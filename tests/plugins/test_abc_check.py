@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seqkit.plugins.abc_check import check_tune, parse_length, parse_meter, report_text
+from seqkit.plugins.abc_check import check_tune, drop_unfinished_end, parse_length, parse_meter, report_text
 from seqkit.plugins.abc_notation import read_tunes
 
 
@@ -204,3 +204,37 @@ def test_nearly_all_bars_of_the_musicxml_conversion_pass() -> None:
     assert result.bars_checked > 7_000
     assert result.bar_pass_fraction >= 0.95
     assert result.problem_count == result.bars_failed  # every problem is a bar length, none a parse failure
+
+
+@pytest.mark.parametrize(
+    ("cut", "kept"),
+    [
+        ("| g3 a b2 e3 ^", "| g3 a b2 e3"),
+        ("| C D E F G A B c | [V:", "| C D E F G A B c |"),
+        ('| C D "Am', "| C D"),
+        ("| C D !tri", "| C D"),
+        ("| C {ag", "| C"),
+        ("| (3", "|"),
+        ("| C D [CE", "| C D"),
+        ("| C D E F |", "| C D E F |"),
+        ('| "Am" C !trill! D [CE] |', '| "Am" C !trill! D [CE] |'),
+    ],
+)
+def test_the_token_a_cut_left_unfinished_is_dropped(cut: str, kept: str) -> None:
+    assert drop_unfinished_end("X:1\nK:C\n" + cut) == "X:1\nK:C\n" + kept
+
+
+def test_a_tune_cut_mid_token_passes_only_when_cuts_are_expected() -> None:
+    cut = tune("D2 F2 A2 d2 | (c2 B2 A2 ^")
+    assert not check_tune(cut).valid
+    assert check_tune(cut, unfinished=True).valid
+    assert report_text(cut, unfinished=True)["valid_fraction"] == 1.0
+    too_long = check_tune(tune("D2 F2 A2 d2 | c2 B2 A2 G2 A2 | A4 ^"), unfinished=True)
+    assert not too_long.valid and too_long.bars_failed == 1
+
+
+@needs_goldberg
+def test_openings_of_the_goldberg_movements_cut_anywhere_pass_as_unfinished() -> None:
+    texts = [read_tunes(file)[0].text for file in sorted(GOLDBERG.glob("*bwv-988.abc"))]
+    openings = [text[:length] for text in texts for length in range(1400, 1600, 7)]
+    assert sum(check_tune(opening, unfinished=True).valid for opening in openings) == len(openings)
