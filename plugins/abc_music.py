@@ -124,6 +124,9 @@ class AbcConfig:
     near_duplicate_threshold: float = 0.5
     #: Train on N tunes drawn with replacement from the training tunes, redrawn each epoch.
     resample_tunes: int | None = None
+    #: Start each epoch's training text at a random character (seeded by ``seed`` and the epoch; the
+    #: end wraps round to the start), so streams and windows are cut at new places every epoch.
+    random_start: bool = False
     #: Parallel character streams per batch, and characters of each stream per batch.
     batch_size: int = 50
     seq_length: int = 50
@@ -493,9 +496,14 @@ class AbcDataset:
         return "".join(pieces)[: self.resample_length + 1]
 
     def _ids(self, split: Split, epoch: int) -> torch.Tensor:
-        if split == "train" and self.config.resample_tunes is not None:
-            return self._encode(self.resampled_text(epoch))
-        return self.ids[split]
+        if split != "train":
+            return self.ids[split]
+        ids = self._encode(self.resampled_text(epoch)) if self.config.resample_tunes is not None else self.ids[split]
+        if self.config.random_start:
+            # Its own stream, apart from the resampling's: the same start with or without resampling.
+            start = random.Random(f"start-{self.config.seed}-{epoch}").randrange(len(ids))
+            ids = torch.cat([ids[start:], ids[:start]])
+        return ids
 
     def batches(self, split: Split, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         """Batches of ``split``: training drops the short last batch, evaluation keeps it."""

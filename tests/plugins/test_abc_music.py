@@ -386,3 +386,19 @@ def test_without_music21_the_export_says_how_to_get_it(tmp_path: Path, monkeypat
     report = AbcDataset.sample_format.export("X:1\nK:C\nC D E F |]\n", tmp_path, "samples")
     assert report == {"midi": "not written: MIDI export needs music21 (pip install seqkit[music])"}
     assert not list(tmp_path.iterdir())
+
+
+def test_random_start_rotates_the_training_text_each_epoch(corpus: Path) -> None:
+    plain = AbcDataset(small(corpus))
+    rotated = AbcDataset(small(corpus, random_start=True))
+    text = plain.ids["train"]
+    starts = set()
+    for epoch in range(3):
+        ids = rotated._ids("train", epoch)
+        matching = [start for start in range(len(text)) if torch.equal(torch.roll(text, -start), ids)]
+        assert matching, "each epoch's text is the training text rotated"
+        starts.add(matching[0])
+        assert rotated.num_batches("train") == len(list(rotated.batches("train", epoch)))
+    assert len(starts) == 3
+    assert torch.equal(rotated._ids("train", 1), AbcDataset(small(corpus, random_start=True))._ids("train", 1))
+    assert torch.equal(next(rotated.batches("val")).inputs, next(plain.batches("val")).inputs)
