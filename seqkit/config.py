@@ -70,6 +70,10 @@ class TrainerConfig:
     tensorboard: bool = False
     #: Run the sampler (if any) after testing.
     sample: bool = True
+    #: From this step on, keep the running mean of the weights after each step (stochastic weight
+    #: averaging, Izmailov et al. 2018): validation, checkpoints' ``model``, testing and sampling use
+    #: the mean while training goes on with the raw weights. ``None``: off.
+    average_from: int | None = None
 
 
 @dataclass

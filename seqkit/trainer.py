@@ -12,6 +12,10 @@ skips the batch). A checkpoint holds everything the loop's future depends on (we
 schedule, gradient scaler, position in the epoch, carried hidden state, every random generator), so
 a resumed run on the CPU ends bit-identical to an uninterrupted one. Evaluation and sampling never
 draw from the training random streams, so how often you validate does not change training.
+
+With ``trainer.average_from=N`` the loop also keeps the mean of the weights after each step from step
+N on; validation, the checkpoints' ``model`` (so testing and ``seqkit sample``) use the mean, and the
+raw weights training continues from are kept as ``training_model``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.swa_utils import AveragedModel
 
 from seqkit import __version__, distributed
 from seqkit.assemble import build_dataset, build_model, build_sampler, sample_format_of
@@ -179,7 +184,7 @@ def _check_options(config: DictConfig) -> None:
         raise ValueError("set trainer.max_steps or trainer.max_epochs (or both); with neither, training never ends")
     if config.nonfinite not in ("stop", "skip"):
         raise ValueError(f"trainer.nonfinite must be stop or skip; got {config.nonfinite!r}")
-    for key in ("val_every", "checkpoint_every", "max_steps", "max_epochs", "patience"):
+    for key in ("val_every", "checkpoint_every", "max_steps", "max_epochs", "patience", "average_from"):
         value = config.get(key)
         if value is not None and value < (0 if key == "max_epochs" else 1):
             raise ValueError(f"trainer.{key} must be a positive integer or null; got {value}")
@@ -243,6 +248,7 @@ class Trainer:
             if not self.ranks.enabled:
                 self.evaluation_forward = self.train_forward
         self.main_metric = self.model.head.main_metric
+        self.averaged = AveragedModel(self.model) if self.trainer_config.get("average_from") is not None else None
         self.progression = Progression()
         self.carried_state: StackState | None = None
         self.metrics_log = MetricsLog(self.run_dir / "metrics.csv", enabled=self.ranks.is_main)
@@ -254,6 +260,13 @@ class Trainer:
         if self.trainer_config.tensorboard and self.ranks.is_main:
             purge = self.progression.step + 1 if payload is not None else None
             self.metrics_log.tensorboard = TensorBoardLog.open(self.run_dir / "tensorboard", purge)
+
+    @property
+    def evaluated_model(self) -> SequenceModel:
+        """The weights validation and checkpoints use: the running mean once averaging has begun."""
+        if self.averaged is not None and int(self.averaged.n_averaged) > 0:
+            return self.averaged.module
+        return self.model
 
     def add_callback(self, event: str, callback: Callable[[Trainer], None]) -> None:
         """Call ``callback(trainer)`` at ``event`` (``step_end`` or ``validation_end``)."""
@@ -280,7 +293,7 @@ class Trainer:
         if self.ranks.is_main:
             payload = {
                 # The bare module's weights: no DistributedDataParallel or torch.compile prefixes.
-                "model": self.model.state_dict(),
+                "model": self.evaluated_model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.precision.scaler.state_dict() if self.precision.scaler.is_enabled() else None,
@@ -295,6 +308,9 @@ class Trainer:
                 "precision": self.precision.name,
                 "versions": {"seqkit": __version__, "torch": str(torch.__version__)},
             }
+            if self.evaluated_model is not self.model:
+                payload["training_model"] = self.model.state_dict()
+                payload["averaged_steps"] = int(self.averaged.n_averaged)
             if self.ranks.enabled:
                 payload["random_by_rank"] = states_by_rank
                 payload["carried_state_by_rank"] = carried_by_rank
@@ -306,7 +322,10 @@ class Trainer:
     def _restore(self, payload: dict[str, Any], path: Path) -> None:
         require_keys(payload, ("model", "optimizer", "progression", "random"), path)
         try:
-            self.model.load_state_dict(payload["model"])
+            self.model.load_state_dict(payload.get("training_model", payload["model"]))
+            if self.averaged is not None and "training_model" in payload:
+                self.averaged.module.load_state_dict(payload["model"])
+                self.averaged.n_averaged.fill_(payload["averaged_steps"])
         except RuntimeError as error:
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             detail = lines[1] if len(lines) > 1 else lines[0]  # the first line only says loading failed
@@ -362,8 +381,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split: Split, max_batches: int | None = None) -> dict[str, float]:
         """Metrics of the current model on ``split`` (over all ranks), leaving every random stream untouched."""
-        was_training = self.model.training
-        self.model.eval()
+        model = self.evaluated_model
+        forward = self.evaluation_forward if model is self.model else model
+        was_training = model.training
+        model.eval()
         stateful = self.dataset.spec.stateful
         sums: dict[str, float] = {}
         state: StackState | None = None
@@ -376,11 +397,11 @@ class Trainer:
                         continue
                     batch = batch.to(self.device)
                     with self.precision.autocast():
-                        predictions, state = self.evaluation_forward(batch.inputs, state if stateful else None)
-                    for key, value in self.model.head.metric_sums(predictions, batch.targets).items():
+                        predictions, state = forward(batch.inputs, state if stateful else None)
+                    for key, value in model.head.metric_sums(predictions, batch.targets).items():
                         sums[key] = sums.get(key, 0.0) + value
         finally:
-            self.model.train(was_training)
+            model.train(was_training)
         sums = self.ranks.sum_dicts(sums)
         if not sums:
             raise ValueError(f"the {split} split yields no batches; make it larger or the batch smaller")
@@ -508,8 +529,11 @@ class Trainer:
                 norm = self._optimize(loss)
                 if not (math.isfinite(norm) or self.precision.scaler.is_enabled()):
                     self._nonfinite(f"gradient norm is {norm}", before_step, progress)
-                elif self.dataset.spec.stateful:
-                    self.carried_state = detach_state(state)
+                else:
+                    if self.dataset.spec.stateful:
+                        self.carried_state = detach_state(state)
+                    if self.averaged is not None and progression.step + 1 >= config.average_from:
+                        self.averaged.update_parameters(self.model)
             progression.step += 1
             progression.batch_in_epoch += 1
             progression.steps_since_best += 1
@@ -561,6 +585,7 @@ class Trainer:
         best = self.checkpoint_dir / "best.pt"
         if best.is_file():
             self.model.load_state_dict(load_checkpoint(best, map_location=self.device)["model"])
+            self.averaged = None  # the best weights, averaged or not, are the model's now
         results: dict[str, Any] = {"metrics": {"val": self.evaluate("val"), "test": self.evaluate("test")}}
         self.metrics_log.append(self.progression.step, self.progression.epoch, "test", results["metrics"]["test"])
         if not self.ranks.is_main:

@@ -188,3 +188,45 @@ def test_compiled_model_saves_the_plain_modules_weights(compose_config, host, tm
     trainer.run()
     assert trainer.train_forward is not trainer.model
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"].keys() == trainer.model.state_dict().keys()
+
+
+# -- weight averaging -------------------------------------------------------------------------------
+
+
+def test_average_from_validates_and_saves_the_mean_of_the_weights_after_each_step(compose_config, host, tmp_path):
+    overrides = overridden(TOY_SERIES, "trainer.max_steps=6", "trainer.val_every=6", "trainer.average_from=3")
+    trainer = Trainer(compose_config(overrides), host.registry, tmp_path)
+    after_step = {}
+    trainer.add_callback(
+        "step_end",
+        lambda t: after_step.__setitem__(t.progression.step, {k: v.clone() for k, v in t.model.state_dict().items()}),
+    )
+    trainer.run()
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    for key, _ in trainer.model.named_parameters():
+        mean = torch.stack([after_step[step][key] for step in (3, 4, 5, 6)]).mean(dim=0)
+        torch.testing.assert_close(last["model"][key], mean)
+    assert_same_weights(last["training_model"], after_step[6])
+    assert last["averaged_steps"] == 4
+    # Validation scored the mean: the best checkpoint's weights give the validation metrics again.
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    val_rows = [row for row in trainer.metrics_log.rows if row["split"] == "val"]
+    assert summary["metrics"]["val"]["loss"] == pytest.approx(val_rows[-1]["loss"])
+
+
+def test_an_averaging_run_resumes_exactly(compose_config, host, tmp_path):
+    overrides = overridden(TOY_SERIES, "trainer.max_steps=8", "trainer.val_every=2", "trainer.average_from=2")
+    train(compose_config, host, tmp_path / "whole", overrides)
+    trainer = Trainer(compose_config(overrides), host.registry, tmp_path / "resumed")
+    trainer.add_callback("step_end", lambda t: t.progression.step == 5 and os.kill(os.getpid(), signal.SIGTERM))
+    with pytest.raises(TrainingStopped):
+        trainer.run()
+    train(compose_config, host, tmp_path / "resumed", [*overrides, "trainer.resume=auto"])
+    whole, resumed = (load_checkpoint(tmp_path / run / "checkpoints" / "last.pt") for run in ("whole", "resumed"))
+    assert_same_weights(whole["model"], resumed["model"])
+    assert_same_weights(whole["training_model"], resumed["training_model"])
+
+
+def test_average_from_must_be_positive(compose_config, host, tmp_path):
+    with pytest.raises(ValueError, match="trainer.average_from must be a positive integer or null; got 0"):
+        train(compose_config, host, tmp_path, overridden(TOY_SERIES, "trainer.average_from=0"))
