@@ -349,9 +349,8 @@ def make_rnn(config: RNNConfig, input_size: int) -> RNNCell:
     return RNNCell(input_size, config.hidden_size, config.nonlinearity, config.fused, config.weight_drop)
 
 
-def make_lstm(config: LSTMConfig, input_size: int) -> LSTMCell:
-    """LSTM with forget bias, activation choice and optional cell clipping."""
-    return LSTMCell(
+def _lstm_like(cell_class: type[LSTMCell], config: LSTMConfig, input_size: int) -> LSTMCell:
+    return cell_class(
         input_size,
         config.hidden_size,
         config.forget_bias,
@@ -360,6 +359,11 @@ def make_lstm(config: LSTMConfig, input_size: int) -> LSTMCell:
         config.fused,
         config.weight_drop,
     )
+
+
+def make_lstm(config: LSTMConfig, input_size: int) -> LSTMCell:
+    """LSTM with forget bias, activation choice and optional cell clipping."""
+    return _lstm_like(LSTMCell, config, input_size)
 
 
 def make_gru(config: GRUConfig, input_size: int) -> GRUCell:
@@ -369,15 +373,7 @@ def make_gru(config: GRUConfig, input_size: int) -> GRUCell:
 
 def make_peephole(config: PeepholeConfig, input_size: int) -> PeepholeLSTMCell:
     """LSTM with diagonal peephole connections."""
-    return PeepholeLSTMCell(
-        input_size,
-        config.hidden_size,
-        config.forget_bias,
-        config.activation,
-        config.cell_clip,
-        config.fused,
-        config.weight_drop,
-    )
+    return _lstm_like(PeepholeLSTMCell, config, input_size)
 
 
 @hookimpl
