@@ -67,8 +67,15 @@ def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec
 
 
 def build_sampler(config: DictConfig, registry: Registry) -> Sampler | None:
+    """The configured sampler, or ``None`` when the config has no ``sampler`` section."""
     if config.get("sampler") is None:
         return None
+    if "name" not in config.sampler:
+        # A preset's sampler options outlive ``~sampler``; say how to turn sampling off instead.
+        raise ValueError(
+            "sampler options are set but no sampler is chosen; pick one with sampler=NAME "
+            f"(available: {registry.describe_available('sampler')}) or skip sampling with trainer.sample=false"
+        )
     component, sampler_config = component_config(config, "sampler", registry)
     return component.factory(sampler_config)
 

@@ -248,6 +248,9 @@ class Trainer:
             if not self.ranks.enabled:
                 self.evaluation_forward = self.train_forward
         self.main_metric = self.model.head.main_metric
+        # Built now, not after training, so that a wrong sampler config fails before the run starts.
+        generates = self.dataset.vocabulary is not None and config.get("sampler") is not None
+        self.sampler = build_sampler(config, registry) if self.trainer_config.sample and generates else None
         self.averaged = AveragedModel(self.model) if self.trainer_config.get("average_from") is not None else None
         self.progression = Progression()
         self.carried_state: StackState | None = None
@@ -595,9 +598,8 @@ class Trainer:
         with preserved_random_states(), torch.no_grad():
             if callable(report):
                 results.update(report(self.model, self.run_dir, self.device))
-            generates = self.dataset.vocabulary is not None and self.config.get("sampler") is not None
-            if self.trainer_config.sample and generates:
-                results["samples"] = build_sampler(self.config, self.registry).sample(
+            if self.sampler is not None:
+                results["samples"] = self.sampler.sample(
                     self.model,
                     self.dataset.vocabulary,
                     self.run_dir,

@@ -15,7 +15,9 @@ import torch
 from seqkit.checkpoint import load_checkpoint
 from seqkit.trainer import Trainer, TrainingStopped
 
-from conftest import TOY_SERIES, overridden
+from conftest import TOY_SERIES, TOY_TOKENS, overridden
+
+TOKENS_WITHOUT_SAMPLER = [*TOY_TOKENS, "~sampler"]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,6 +122,20 @@ def test_bf16_autocast_trains_on_the_cpu(compose_config, host, tmp_path):
 def test_float16_on_the_cpu_is_refused(compose_config, host, tmp_path):
     with pytest.raises(ValueError, match="trainer.precision=16 .* needs a CUDA or MPS device"):
         Trainer(compose_config([*TOY_SERIES, "trainer.precision=16"]), host.registry, tmp_path)
+
+
+def test_sampler_options_without_a_sampler_fail_before_training(compose_config, host, tmp_path):
+    # What ``~sampler`` leaves of a preset that sets sampler options.
+    config = compose_config([*TOKENS_WITHOUT_SAMPLER, "+sampler.temperature=0.5"])
+    with pytest.raises(ValueError, match="no sampler is chosen.*available: text.*trainer.sample=false"):
+        Trainer(config, host.registry, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_sample_false_skips_sampling(compose_config, host, tmp_path):
+    summary = train(compose_config, host, tmp_path, [*TOY_TOKENS, "trainer.sample=false"])
+    assert summary["status"] == "completed" and "samples" not in summary
+    assert not (tmp_path / "samples.txt").exists()
 
 
 # -- determinism ------------------------------------------------------------------------------------
