@@ -22,7 +22,10 @@ class ModelConfig:
     """Shape of the model around the cell (the cell's own options live in ``cell.*``)."""
 
     num_layers: int = 1
+    #: Dropout between recurrent layers.
     dropout: float = 0.0
+    #: Dropout on the encoded inputs (embeddings or projections) before the first layer.
+    input_dropout: float = 0.0
     #: Width of the token embedding (token inputs) or of a linear input projection (real inputs).
     #: ``None``: embedding as wide as the cell's hidden size; real inputs fed to the cell as they are.
     embedding_size: int | None = None
@@ -84,6 +87,9 @@ class SequenceModel(nn.Module):
         else:
             width = spec.input_size
             self.encoder = nn.Identity()
+        if not 0.0 <= config.input_dropout < 1.0:
+            raise ValueError(f"model.input_dropout must be in [0, 1), got {config.input_dropout}")
+        self.input_dropout = nn.Dropout(config.input_dropout)
         self.recurrent = RecurrentStack(cell_factory, width, config.num_layers, config.dropout)
         self.head = head
         self.skip_steps = config.linear_skip
@@ -99,7 +105,7 @@ class SequenceModel(nn.Module):
 
     def forward(self, inputs: torch.Tensor, state: StackState | None = None) -> tuple[torch.Tensor, StackState]:
         """Predictions for ``inputs`` and the state after the last step."""
-        hidden, state = self.recurrent(self.encoder(inputs), state)
+        hidden, state = self.recurrent(self.input_dropout(self.encoder(inputs)), state)
         predictions = self.head(hidden)
         if self.skip is not None:
             if inputs.shape[1] < self.skip_steps:

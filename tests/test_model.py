@@ -1,5 +1,6 @@
 """SequenceModel: the input encoder chosen by the data, the stack, and the head."""
 
+import pytest
 import torch
 
 from seqkit.components import DataSpec
@@ -31,6 +32,26 @@ def test_token_inputs_are_embedded_as_wide_as_the_hidden_state_by_default():
 def test_embedding_size_sets_the_embedding_width():
     model = model_for(TOKENS, ModelConfig(embedding_size=3))
     assert model.encoder.embedding_dim == 3 and model.recurrent.layers[0].input_size == 3
+
+
+def test_input_dropout_drops_embedded_inputs_in_training_only():
+    torch.manual_seed(0)
+    model = model_for(TOKENS, ModelConfig(input_dropout=0.5))
+    seen = []
+    model.recurrent.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    tokens = torch.randint(0, 7, (4, 9))
+    model(tokens)
+    model.eval()(tokens)
+    embedded = model.encoder(tokens)
+    dropped = seen[0] == 0
+    assert 0.3 < dropped.float().mean() < 0.7
+    assert torch.allclose(seen[0][~dropped], 2 * embedded[~dropped])  # kept inputs scaled by 1 / (1 - p)
+    assert torch.equal(seen[1], embedded)
+
+
+def test_input_dropout_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match=r"model.input_dropout must be in \[0, 1\), got 1.0"):
+        model_for(TOKENS, ModelConfig(input_dropout=1.0))
 
 
 def test_real_inputs_feed_the_cell_directly_unless_projected():
