@@ -55,7 +55,8 @@ class TrainerConfig:
     grad_clip: float | None = 5.0
     #: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     device: str = "auto"
-    #: ``32``; ``bf16`` (autocast); ``16`` (autocast and a gradient scaler; CUDA or MPS only).
+    #: ``32``; ``bf16`` (autocast); ``16`` (autocast and a gradient scaler; CUDA or MPS only); ``auto``:
+    #: bf16 where the device computes it in hardware (recent CPUs and CUDA GPUs), else 32.
     precision: str = "32"
     #: ``auto`` resumes from this run directory's last checkpoint when there is one; a run directory or a
     #: ``.pt`` file resumes from it. The dataset/cell/head/model/optimizer sections then come from the

@@ -20,7 +20,6 @@ raw weights training continues from are kept as ``training_model``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -57,6 +56,7 @@ from seqkit.checkpoint import (
 )
 from seqkit.components import Batch, Dataset, Split
 from seqkit.model import SequenceModel, fit_linear_skip
+from seqkit.precision import Precision
 from seqkit.recurrent import StackState, detach_state
 from seqkit.registry import Registry
 from seqkit.runlog import MetricsLog, Progress, TensorBoardLog, format_metrics, plot_loss, progress_bar, write_json
@@ -129,32 +129,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: DictConfig, max_st
             raise ValueError("optimizer.schedule=cosine needs trainer.max_steps")
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_steps)
     raise ValueError(f"unknown optimizer.schedule {schedule!r}; available: constant, exponential, cosine")
-
-
-class Precision:
-    """``trainer.precision``: ``32``, ``bf16`` (autocast) or ``16`` (autocast and a gradient scaler)."""
-
-    DTYPES: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
-
-    def __init__(self, name: str, device: torch.device):
-        if name not in self.DTYPES:
-            raise ValueError(f"trainer.precision must be 32, bf16 or 16; got {name!r}")
-        if name == "16" and device.type == "cpu":
-            raise ValueError(
-                "trainer.precision=16 (float16 with gradient scaling) needs a CUDA or MPS device; "
-                "on the CPU use trainer.precision=bf16 or 32"
-            )
-        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError(f"trainer.precision=bf16: {device} does not support bfloat16; use 16 or 32")
-        self.name = name
-        self.device = device
-        self.dtype = self.DTYPES[name]
-        self.scaler = torch.amp.GradScaler(device.type, enabled=name == "16")
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
 
 @dataclass

@@ -119,6 +119,13 @@ def test_bf16_autocast_trains_on_the_cpu(compose_config, host, tmp_path):
     assert torch.isfinite(torch.tensor(summary["metrics"]["test"]["mse"]))
 
 
+def test_precision_auto_records_what_it_chose(compose_config, host, tmp_path, monkeypatch):
+    monkeypatch.setattr("seqkit.precision.native_bfloat16", lambda device: True)
+    summary = train(compose_config, host, tmp_path, [*TOY_SERIES, "trainer.precision=auto"])
+    assert summary["precision"] == "bf16"
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["precision"] == "bf16"
+
+
 def test_float16_on_the_cpu_is_refused(compose_config, host, tmp_path):
     with pytest.raises(ValueError, match="trainer.precision=16 .* needs a CUDA or MPS device"):
         Trainer(compose_config([*TOY_SERIES, "trainer.precision=16"]), host.registry, tmp_path)
