@@ -58,9 +58,10 @@ def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any
     device = resolve_device(request.device)
     payload = load_checkpoint(request.checkpoint_path(), map_location=device)
     config = as_config(payload["config"])
-    if config.get("sampler") is None:
-        config.sampler = {"name": "text"}
-    config.sampler = OmegaConf.merge(config.sampler, OmegaConf.from_dotlist(request.sampler_overrides))
+    # A run trained without a sampler, or with a preset's sampler options but none chosen, uses ``text``.
+    config.sampler = OmegaConf.merge(
+        {"name": "text"}, config.get("sampler") or {}, OmegaConf.from_dotlist(request.sampler_overrides)
+    )
     vocabulary_data = payload.get("artifacts", {}).get("vocabulary")
     if vocabulary_data is None:
         raise ValueError(f"{request.checkpoint_path()} holds no vocabulary: its model does not generate text")

@@ -50,6 +50,20 @@ def test_sampling_from_a_saved_run_on_cpu_needs_no_training_data(finished_run, h
     assert (again / "samples.txt").read_text() == text  # same seed, same checkpoint: same music
 
 
+@pytest.mark.parametrize("without_sampler", [["~sampler"], ["~sampler", "+sampler.length=30"]])
+def test_a_run_trained_without_a_sampler_samples_with_text(host, tmp_path, without_sampler):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=[*TOY_TOKENS, *without_sampler, "trainer.sample=false"])
+    Trainer(config, host.registry, tmp_path / "run").run()
+    request = SampleRequest.from_arguments(
+        str(tmp_path / "run"), ["device=cpu", f"out={tmp_path}", "length=20", "prime=ab"]
+    )
+    report = sample_from_run(request, host.registry)
+    assert report["path"] == "samples.txt" and report["characters"] >= 20
+
+
 def test_a_bad_sampler_key_names_the_key(finished_run, host, tmp_path):
     from omegaconf.errors import ConfigKeyError
 

@@ -17,8 +17,6 @@ from seqkit.trainer import Trainer, TrainingStopped
 
 from conftest import TOY_SERIES, TOY_TOKENS, overridden
 
-TOKENS_WITHOUT_SAMPLER = [*TOY_TOKENS, "~sampler"]
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -133,7 +131,7 @@ def test_float16_on_the_cpu_is_refused(compose_config, host, tmp_path):
 
 def test_sampler_options_without_a_sampler_fail_before_training(compose_config, host, tmp_path):
     # What ``~sampler`` leaves of a preset that sets sampler options.
-    config = compose_config([*TOKENS_WITHOUT_SAMPLER, "+sampler.temperature=0.5"])
+    config = compose_config([*TOY_TOKENS, "~sampler", "+sampler.temperature=0.5"])
     with pytest.raises(ValueError, match="no sampler is chosen.*available: text.*trainer.sample=false"):
         Trainer(config, host.registry, tmp_path)
     assert not (tmp_path / "checkpoints").exists()
