@@ -142,7 +142,7 @@ class _Voice:
     broken_next: Fraction | None = None
 
 
-class _TuneChecker:
+class TuneChecker:
     """Reads a tune line by line, keeping one ``_Voice`` per voice, and collects problems."""
 
     def __init__(self, max_problems: int, unfinished: bool = False):
@@ -453,7 +453,7 @@ def check_tune(text: str, max_problems: int = 5, unfinished: bool = False) -> Ch
     ``unfinished``: the text may have been cut anywhere (a sample stopped by its length), so a token
     left unfinished at its very end (``drop_unfinished_end``) and slurs still open are no problems.
     """
-    checker = _TuneChecker(max_problems, unfinished)
+    checker = TuneChecker(max_problems, unfinished)
     headers = checker.read(drop_unfinished_end(text) if unfinished else text)
     # Missing headers and missing music come first: they say more about a tune than any one bar.
     first = [f"missing {letter}: header field" for letter in REQUIRED_HEADERS if letter not in headers]

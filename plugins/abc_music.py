@@ -23,6 +23,10 @@ vocabulary built from the training text (characters by frequency, then by charac
 carries over. ``resample_tunes=N`` trains instead on a stream of N tunes drawn with replacement
 from the training tunes, redrawn every epoch.
 
+With ``bar_clock`` every character comes with how much of its bar is left (``abc_bar_clock``), a
+context the model can read beside the text (``DataSpec.context_size``); the sample format's
+``context_tracker`` computes the same count while the sampler draws.
+
 Validation and test read whole tunes (``eval_by_tune``): each held-out tune starts a stream at its
 ``X:`` line, so no character is scored cold in the middle of a tune. Cutting a 15,000-character split
 into 32 streams instead scores 32 characters with no context at all and hundreds with little; on the
@@ -48,6 +52,7 @@ from seqkit import hookimpl
 from seqkit.components import PADDING_TARGET, SPLITS, Batch, DataSpec, SampleFormat, Split, Vocabulary
 from seqkit.datafiles import fetch
 from seqkit.hookspecs import RegisterComponent
+from seqkit.plugins.abc_bar_clock import CLASSES, BarClock, bar_clock_classes
 from seqkit.plugins.abc_check import report_text
 from seqkit.plugins.abc_midi import MIDI_EXTRA, export_midi, midi_available
 from seqkit.plugins.abc_notation import Tune, read_tunes
@@ -134,6 +139,9 @@ class AbcConfig:
     #: ``batch_size`` streams, tunes shared out by length), so each character is scored with all of
     #: its tune before it. ``false``: cut the split into ``batch_size`` streams as training does.
     eval_by_tune: bool = True
+    #: Give the model, beside each character, how many units of ``L`` the current bar still lacks
+    #: (``abc_bar_clock``): a function of the text so far, which the sampler computes again as it draws.
+    bar_clock: bool = False
     #: Seeds the resampled training stream (with the epoch); the split has its own ``split_seed``.
     seed: int = 0
 
@@ -298,12 +306,18 @@ def build_vocabulary(text: str) -> Vocabulary:
 
 
 def stream_batches(
-    ids: torch.Tensor, batch_size: int, seq_length: int, shard: tuple[int, int] = (0, 1), keep_partial: bool = False
+    ids: torch.Tensor,
+    batch_size: int,
+    seq_length: int,
+    shard: tuple[int, int] = (0, 1),
+    keep_partial: bool = False,
+    context: torch.Tensor | None = None,
 ) -> Iterator[Batch]:
     """Cut ``ids`` into ``batch_size`` contiguous streams and yield ``seq_length`` steps of each at a time.
 
     Targets are the inputs shifted by one. With ``shard=(rank, world)`` only streams ``rank::world``
     are yielded. ``keep_partial`` also yields the shorter last batch (so evaluation sees every character).
+    ``context`` (one class per id) is cut like the inputs.
     """
     rank, world = shard
     if world < 1 or not 0 <= rank < world or batch_size % world:
@@ -314,12 +328,19 @@ def stream_batches(
     per_stream = max(len(ids) - 1, 0) // batch_size
     inputs = ids[: batch_size * per_stream].view(batch_size, per_stream)[rank::world]
     targets = ids[1 : batch_size * per_stream + 1].view(batch_size, per_stream)[rank::world]
+    contexts = None if context is None else context[: batch_size * per_stream].view(batch_size, per_stream)[rank::world]
     starts = range(0, count_batches(len(ids), batch_size, seq_length, keep_partial) * seq_length, seq_length)
     # A generator expression, so a bad shard fails here and not at the first batch.
-    return (
-        Batch(inputs[:, start : start + seq_length].contiguous(), targets[:, start : start + seq_length].contiguous())
-        for start in starts
-    )
+    return (_window(inputs, targets, contexts, start, seq_length) for start in starts)
+
+
+def _window(
+    inputs: torch.Tensor, targets: torch.Tensor, contexts: torch.Tensor | None, start: int, length: int
+) -> Batch:
+    """Steps ``start`` to ``start + length`` of every stream."""
+    window = slice(start, start + length)
+    context = None if contexts is None else contexts[:, window].contiguous()
+    return Batch(inputs[:, window].contiguous(), targets[:, window].contiguous(), context)
 
 
 def count_batches(length: int, batch_size: int, seq_length: int, keep_partial: bool) -> int:
@@ -350,13 +371,18 @@ def count_tune_batches(lengths: list[int], streams: int, seq_length: int) -> int
 
 
 def tune_stream_batches(
-    tunes: list[torch.Tensor], streams: int, seq_length: int, shard: tuple[int, int] = (0, 1)
+    tunes: list[torch.Tensor],
+    streams: int,
+    seq_length: int,
+    shard: tuple[int, int] = (0, 1),
+    contexts: list[torch.Tensor] | None = None,
 ) -> Iterator[Batch]:
     """Batches that read whole tunes: each stream holds whole tunes, the first from its first character.
 
     Streams shorter than the longest are padded: inputs with 0, targets with ``PADDING_TARGET``, which
     score nothing. With ``shard=(rank, world)`` only streams ``rank::world`` are yielded (a rank may
-    get none); every character is still scored by exactly one rank.
+    get none); every character is still scored by exactly one rank. ``contexts`` (one tensor of
+    classes per tune) are laid out like the inputs.
     """
     rank, world = shard
     packed = pack_streams([len(tune) for tune in tunes], streams)
@@ -369,10 +395,13 @@ def tune_stream_batches(
     for row, ids in enumerate(rows):
         inputs[row, : len(ids) - 1] = ids[:-1]
         targets[row, : len(ids) - 1] = ids[1:]
-    return (
-        Batch(inputs[:, start : start + seq_length].contiguous(), targets[:, start : start + seq_length].contiguous())
-        for start in range(0, width, seq_length)
-    )
+    context = None
+    if contexts is not None:
+        context = torch.zeros(len(rows), width, dtype=torch.long)
+        for row, stream in enumerate(packed[rank::world]):
+            classes = torch.cat([contexts[i] for i in stream])
+            context[row, : len(classes) - 1] = classes[:-1]
+    return (_window(inputs, targets, context, start, seq_length) for start in range(0, width, seq_length))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -389,6 +418,10 @@ class AbcSampleFormat(SampleFormat):
     def report(self, text: str) -> dict[str, Any]:
         # A stream stops after sampler.length characters, mid-token as often as not.
         return {"characters": len(text), **report_text(text, unfinished=True)}
+
+    def context_tracker(self) -> BarClock:
+        """The bar clock, for models trained with ``dataset.bar_clock``."""
+        return BarClock()
 
     def export(self, text: str, out_dir: Path, stem: str) -> dict[str, Any]:
         """One MIDI file per tune (``samples-01.mid`` ...) when music21 is installed, to listen to them."""
@@ -452,6 +485,15 @@ class AbcDataset:
         self.tune_ids = {
             name: [self._encode(tune.text + "\n") for tune in tunes] for name, tunes in self.split_tunes.items()
         }
+        # The clock restarts at every X: line, so a joined text's classes are its tunes' classes joined.
+        self.tune_contexts: dict[str, list[torch.Tensor]] | None = None
+        self.contexts: dict[str, torch.Tensor] | None = None
+        if config.bar_clock:
+            self.tune_contexts = {
+                name: [torch.tensor(bar_clock_classes(tune.text + "\n"), dtype=torch.long) for tune in tunes]
+                for name, tunes in self.split_tunes.items()
+            }
+            self.contexts = {name: _joined(classes) for name, classes in self.tune_contexts.items()}
         self.spec = DataSpec(
             input_kind="tokens",
             input_size=len(self.vocabulary),
@@ -459,6 +501,7 @@ class AbcDataset:
             target_size=len(self.vocabulary),
             stateful=True,
             sequence_targets=True,
+            context_size=CLASSES if config.bar_clock else 0,
         )
         self._check_lengths()
 
@@ -480,39 +523,54 @@ class AbcDataset:
         mean = len(self.texts["train"]) / len(self.split_tunes["train"])
         return round(self.config.resample_tunes * mean)
 
-    def resampled_text(self, epoch: int) -> str:
-        """The training text of one epoch under ``resample_tunes``: tunes drawn with replacement.
+    def resampled_tunes(self, epoch: int) -> list[int]:
+        """Indices into the training tunes of one epoch's draw under ``resample_tunes`` (with replacement).
 
-        Tunes are drawn (seeded by ``seed + epoch``) until the text reaches ``resample_length``
-        characters, then it is cut there, so every epoch has the same number of batches.
+        Tunes are drawn (seeded by ``seed + epoch``) until they hold ``resample_length + 1``
+        characters; the text is then cut there, so every epoch has the same number of batches.
         """
         rng = random.Random(self.config.seed + epoch)
         tunes = self.split_tunes["train"]
-        pieces, length = [], 0
+        drawn, length = [], 0
         while length < self.resample_length + 1:
-            text = tunes[rng.randrange(len(tunes))].text + "\n"
-            pieces.append(text)
-            length += len(text)
-        return "".join(pieces)[: self.resample_length + 1]
+            drawn.append(rng.randrange(len(tunes)))
+            length += len(tunes[drawn[-1]].text) + 1
+        return drawn
 
-    def _ids(self, split: Split, epoch: int) -> torch.Tensor:
+    def resampled_text(self, epoch: int) -> str:
+        """The training text of one epoch under ``resample_tunes``: tunes drawn with replacement."""
+        tunes = self.split_tunes["train"]
+        text = "".join(tunes[i].text + "\n" for i in self.resampled_tunes(epoch))
+        return text[: self.resample_length + 1]
+
+    def _ids(self, split: Split, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ids of ``split`` for ``epoch``, with their context classes when the dataset has a context."""
+        contexts = self.contexts[split] if self.contexts is not None else None
         if split != "train":
-            return self.ids[split]
-        ids = self._encode(self.resampled_text(epoch)) if self.config.resample_tunes is not None else self.ids[split]
+            return self.ids[split], contexts
+        ids = self.ids[split]
+        if self.config.resample_tunes is not None:
+            drawn, end = self.resampled_tunes(epoch), self.resample_length + 1
+            ids = _joined([self.tune_ids["train"][i] for i in drawn])[:end]
+            if self.tune_contexts is not None:
+                contexts = _joined([self.tune_contexts["train"][i] for i in drawn])[:end]
         if self.config.random_start:
             # Its own stream, apart from the resampling's: the same start with or without resampling.
             start = random.Random(f"start-{self.config.seed}-{epoch}").randrange(len(ids))
             ids = torch.cat([ids[start:], ids[:start]])
-        return ids
+            contexts = None if contexts is None else torch.cat([contexts[start:], contexts[:start]])
+        return ids, contexts
 
     def batches(self, split: Split, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         """Batches of ``split``: training drops the short last batch, evaluation keeps it."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+        config = self.config
         if self._by_tune(split):
-            return tune_stream_batches(self.tune_ids[split], self.config.batch_size, self.config.seq_length, shard)
-        ids = self._ids(split, epoch)
-        return stream_batches(ids, self.config.batch_size, self.config.seq_length, shard, keep_partial=split != "train")
+            contexts = self.tune_contexts[split] if self.tune_contexts is not None else None
+            return tune_stream_batches(self.tune_ids[split], config.batch_size, config.seq_length, shard, contexts)
+        ids, context = self._ids(split, epoch)
+        return stream_batches(ids, config.batch_size, config.seq_length, shard, split != "train", context)
 
     def _by_tune(self, split: Split) -> bool:
         return split != "train" and self.config.eval_by_tune
@@ -543,6 +601,10 @@ class AbcDataset:
             "unknown_counts": dict(self.unknown_counts),
             "split_tunes": {name: [tune.name for tune in self.split_tunes[name]] for name in SPLITS},
         }
+
+
+def _joined(pieces: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)
 
 
 @hookimpl

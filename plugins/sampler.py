@@ -4,7 +4,9 @@ The ``text`` sampler primes the model with ``prime`` and then draws one characte
 each back with the carried state, for up to ``length`` characters or until ``tunes`` complete tunes
 are drawn (a tune starts at an ``X:`` line and ends at a blank line or at the next ``X:``). It uses
 its own seeded ``torch.Generator``, so sampling never moves the global random state that training
-depends on. The unknown symbol (index 0) is never drawn.
+depends on. The unknown symbol (index 0) is never drawn. A model trained with a context beside its
+characters (``DataSpec.context_size``, e.g. the ABC bar clock) gets it from the sample format's
+tracker, which reads each stream as it is drawn.
 
 Writes ``<file_name><suffix>`` (``samples.abc`` for ABC data) and returns what ``summary.json``
 records under ``samples``: the file, its length, and the data's own report on the text. With
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from seqkit import hookimpl
-from seqkit.components import SampleFormat, Vocabulary
+from seqkit.components import ContextTracker, SampleFormat, Vocabulary
 from seqkit.hookspecs import RegisterComponent
 
 
@@ -103,6 +105,26 @@ class TuneCounter:
             self.in_tune = True
 
 
+def context_trackers(model: nn.Module, sample_format: SampleFormat | None, streams: int) -> list[ContextTracker] | None:
+    """One context tracker per stream for a model trained with a context; ``None`` for one without."""
+    spec = getattr(getattr(model, "module", model), "spec", None)  # a wrapped model (averaged, DDP) has .module
+    size = getattr(spec, "context_size", 0)
+    if not size:
+        return None
+    trackers = [sample_format.context_tracker() if sample_format is not None else None for _ in range(streams)]
+    if trackers[0] is None:
+        raise ValueError(
+            f"the model reads {size} context classes beside each character, but its data's sample format "
+            "has no context tracker to compute them from the text it draws"
+        )
+    if trackers[0].size != size:
+        raise ValueError(
+            f"the model was trained with {size} context classes, but the sample format's tracker has "
+            f"{trackers[0].size}: sample with the seqkit version that trained it"
+        )
+    return trackers
+
+
 class TextSampler:
     """Draws text from a token model: primed, temperature/top-k/top-p or greedy, seeded, stops at N tunes."""
 
@@ -137,9 +159,20 @@ class TextSampler:
         probabilities = torch.softmax(logits, dim=-1)
         return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
 
-    def generate(self, model: nn.Module, vocabulary: Vocabulary, device: torch.device) -> list[str]:
-        """One text per stream: the priming text followed by what the model drew."""
+    def generate(
+        self,
+        model: nn.Module,
+        vocabulary: Vocabulary,
+        device: torch.device,
+        sample_format: SampleFormat | None = None,
+    ) -> list[str]:
+        """One text per stream: the priming text followed by what the model drew.
+
+        A model trained with a context (``spec.context_size``) gets it from ``sample_format``'s
+        tracker, one per stream, fed every character as the dataset's batches would have it.
+        """
         config = self.config
+        trackers = context_trackers(model, sample_format, config.num_samples)
         unknown = sorted({c for c in config.prime if c not in vocabulary})
         if unknown:
             raise ValueError(
@@ -156,11 +189,15 @@ class TextSampler:
         if not any(active):  # the priming text alone already holds the tunes asked for
             return [config.prime[: counter.cut] for counter in counters]
         inputs = torch.tensor([vocabulary.encode(config.prime)] * config.num_samples, device=device)
+        extra: tuple[torch.Tensor, ...] = ()  # the context, for a model that reads one
+        if trackers is not None:
+            extra = (torch.tensor([[t.feed(c) for c in config.prime] for t in trackers], device=device),)
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                logits, state = model(inputs)
+                logits, state = model(inputs, None, *extra)
+                last_context = extra[0][:, -1].tolist() if extra else []
                 for _ in range(config.length):
                     if not any(active):
                         break
@@ -169,12 +206,16 @@ class TextSampler:
                         if not active[stream]:
                             continue
                         character = vocabulary.symbols[symbol]
+                        if trackers is not None:
+                            last_context[stream] = trackers[stream].feed(character)
                         texts[stream] += character
                         counters[stream].feed(character)
                         if config.tunes is not None and counters[stream].complete >= config.tunes:
                             active[stream] = False
                             texts[stream] = texts[stream][: counters[stream].cut]
-                    logits, state = model(chosen.to(device).unsqueeze(1), state)
+                    if trackers is not None:
+                        extra = (torch.tensor(last_context, device=device).unsqueeze(1),)
+                    logits, state = model(chosen.to(device).unsqueeze(1), state, *extra)
         finally:
             model.train(was_training)
         return texts
@@ -188,7 +229,7 @@ class TextSampler:
         device: torch.device,
     ) -> dict[str, Any]:
         """Draw the streams, write them to ``out_dir/<file_name><suffix>`` and report on them."""
-        texts = self.generate(model, vocabulary, torch.device(device))
+        texts = self.generate(model, vocabulary, torch.device(device), sample_format)
         # Each stream ends with a newline and a blank line separates streams, so no tune runs into the next.
         text = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
         out_dir = Path(out_dir)

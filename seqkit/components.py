@@ -51,6 +51,10 @@ class DataSpec:
     sequence_targets: bool = False
     target_unit: str | None = None
     target_unit_scale: float | None = None
+    #: Classes of a context the dataset gives beside each token input (0: none). The context at a step
+    #: must be a function of the inputs up to that step (the sample format's ``context_tracker``
+    #: computes it again while sampling), so the model still predicts the next token from the past alone.
+    context_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class DataSpec:
             "sequence_targets": self.sequence_targets,
             "target_unit": self.target_unit,
             "target_unit_scale": self.target_unit_scale,
+            "context_size": self.context_size,
         }
 
     @classmethod
@@ -76,14 +81,17 @@ class Batch:
     Token inputs are ``long`` ``(batch, time)``; real inputs ``float`` ``(batch, time, features)``.
     Targets are ``(batch, time)`` token ids when ``sequence_targets``, else ``(batch, target_size)``
     real values (or ``(batch,)`` token ids). Token targets equal to ``PADDING_TARGET`` are padding
-    (streams of unequal length in one batch) and count for nothing.
+    (streams of unequal length in one batch) and count for nothing. ``context`` holds the spec's
+    context classes, ``long`` ``(batch, time)`` like token inputs, when the spec has a ``context_size``.
     """
 
     inputs: torch.Tensor
     targets: torch.Tensor
+    context: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.inputs.to(device, non_blocking=True), self.targets.to(device, non_blocking=True))
+        context = None if self.context is None else self.context.to(device, non_blocking=True)
+        return Batch(self.inputs.to(device, non_blocking=True), self.targets.to(device, non_blocking=True), context)
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -196,6 +204,17 @@ class Head(nn.Module, metaclass=ABCMeta):
         """Reported metrics from statistics summed over batches."""
 
 
+class ContextTracker(Protocol):
+    """Computes a dataset's context class from text fed one symbol at a time, as its batches hold it."""
+
+    #: Number of classes (the dataset's ``DataSpec.context_size``).
+    size: int
+
+    def feed(self, symbol: str) -> int:
+        """The context class once ``symbol`` has been read."""
+        ...
+
+
 @dataclass
 class SampleFormat:
     """How generated text is stored and judged: a file suffix and a report on the text.
@@ -209,6 +228,13 @@ class SampleFormat:
 
     def report(self, text: str) -> dict[str, Any]:
         return {"characters": len(text)}
+
+    def context_tracker(self) -> ContextTracker | None:
+        """A fresh tracker of the data's context (``DataSpec.context_size``) for one generated stream.
+
+        Needed only by models trained with a context; ``None``: this format has none.
+        """
+        return None
 
     def export(self, text: str, out_dir: Path, stem: str) -> dict[str, Any]:
         """Write companion files of the samples into ``out_dir`` (e.g. one MIDI file per tune).

@@ -382,6 +382,19 @@ def _check_batch(batch: Any, spec: DataSpec, where: str) -> None:
         _shape(targets) in expected,
         f"{where}: targets have shape {_shape(targets)}, expected {' or '.join(map(str, expected))} for this spec",
     )
+    context = batch.context
+    if not spec.context_size:
+        _expect(context is None, f"{where} has a context but spec.context_size is 0")
+        return
+    _expect(
+        isinstance(context, torch.Tensor) and context.dtype == torch.long and _shape(context) == (rows, time_steps),
+        f"{where}: spec.context_size is {spec.context_size}, so batch.context must be a long tensor of shape "
+        f"{(rows, time_steps)}, got {_shape(context) if isinstance(context, torch.Tensor) else context!r}",
+    )
+    _expect(
+        bool(((context >= 0) & (context < spec.context_size)).all()),
+        f"{where}: context classes outside [0, {spec.context_size}) (spec.context_size)",
+    )
 
 
 def _row_keys(batch: Batch) -> list[str]:
@@ -391,6 +404,8 @@ def _row_keys(batch: Batch) -> list[str]:
         digest = hashlib.blake2b(digest_size=16)
         digest.update(inputs.contiguous().numpy().tobytes())
         digest.update(targets.contiguous().numpy().tobytes())
+        if batch.context is not None:
+            digest.update(batch.context[len(keys)].contiguous().numpy().tobytes())
         keys.append(digest.hexdigest())
     return keys
 
@@ -413,7 +428,8 @@ def check_dataset(dataset: Any, *, world_size: int = 2) -> Any:
     """Check a built dataset against the ``Dataset`` contract; returns it.
 
     Checks, for every split: batches are ``Batch`` objects whose dtypes and shapes match ``dataset.spec``
-    (token ids in range, real values finite); ``num_batches`` equals what ``batches`` yields; the same
+    (token ids in range, real values finite, a ``(batch, time)`` context of classes in range exactly when
+    ``spec.context_size`` is set); ``num_batches`` equals what ``batches`` yields; the same
     epoch gives the same batches twice; ``world_size`` shards share out the split without overlap (all of
     it for val/test, at most ``world_size - 1`` examples per batch left out of train) and every rank gets
     the same number of non-empty training batches; consecutive batches of a stateful dataset keep

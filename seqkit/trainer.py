@@ -374,7 +374,7 @@ class Trainer:
                         continue
                     batch = batch.to(self.device)
                     with self.precision.autocast():
-                        predictions, state = forward(batch.inputs, state if stateful else None)
+                        predictions, state = forward(batch.inputs, state if stateful else None, batch.context)
                     for key, value in model.head.metric_sums(predictions, batch.targets).items():
                         sums[key] = sums.get(key, 0.0) + value
         finally:
@@ -417,7 +417,7 @@ class Trainer:
     def _forward_loss(self, batch: Batch) -> tuple[torch.Tensor, StackState]:
         carried = self.carried_state if self.dataset.spec.stateful else None
         with self.precision.autocast():
-            predictions, state = self.train_forward(batch.inputs, carried)
+            predictions, state = self.train_forward(batch.inputs, carried, batch.context)
             loss = self.model.head.loss(predictions, batch.targets)
         return loss, state
 

@@ -135,3 +135,45 @@ def test_least_squares_skip_recovers_a_linear_rule():
     assert model.skip.bias.item() == pytest.approx(0.3, abs=1e-3)
     with pytest.raises(ValueError, match="needs model.linear_skip > 0"):
         fit_linear_skip(model_for(REAL, ModelConfig()), [])
+
+
+def test_a_context_at_the_input_is_embedded_and_added_to_the_inputs():
+    spec = DataSpec(**{**TOKENS.to_dict(), "context_size": 4})
+    model = model_for(spec, ModelConfig(context_at="input"))
+    assert model.context_encoder.num_embeddings == 4 and model.context_encoder.embedding_dim == 6
+    assert model.context_mix is None
+    tokens = torch.randint(0, 7, (2, 5))
+    one, _ = model(tokens, None, torch.zeros(2, 5, dtype=torch.long))
+    context = torch.zeros(2, 5, dtype=torch.long)
+    context[0, 2] = 3
+    other, _ = model(tokens, None, context)
+    changed = ~torch.isclose(one, other).all(dim=-1)
+    # The state carries the context on: every step from the changed one is different.
+    assert changed.tolist() == [[False, False, True, True, True], [False] * 5]
+
+
+def test_a_context_at_the_output_changes_only_its_own_step():
+    spec = DataSpec(**{**TOKENS.to_dict(), "context_size": 4})
+    model = model_for(spec, ModelConfig())  # output is the default
+    assert model.context_encoder is None and model.context_mix.embedding.num_embeddings == 4
+    tokens = torch.randint(0, 7, (2, 5))
+    one, state_one = model(tokens, None, torch.zeros(2, 5, dtype=torch.long))
+    context = torch.zeros(2, 5, dtype=torch.long)
+    context[0, 2] = 3
+    other, state_other = model(tokens, None, context)
+    changed = ~torch.isclose(one, other).all(dim=-1)
+    assert changed.tolist() == [[False, False, True, False, False], [False] * 5]
+    assert all(torch.equal(a, b) for a, b in zip(state_one[-1], state_other[-1], strict=True))
+
+
+def test_a_model_with_a_context_needs_one_and_a_known_place_for_it():
+    spec = DataSpec(**{**TOKENS.to_dict(), "context_size": 4})
+    with pytest.raises(ValueError, match="reads 4 context classes beside its inputs, and none were given"):
+        model_for(spec, ModelConfig())(torch.randint(0, 7, (2, 5)))
+    with pytest.raises(ValueError, match="model.context_at must be one of input, output"):
+        model_for(spec, ModelConfig(context_at="middle"))
+
+
+def test_a_model_without_a_context_has_no_context_layers():
+    model = model_for(TOKENS, ModelConfig())
+    assert model.context_encoder is None and model.context_mix is None

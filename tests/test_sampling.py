@@ -1,5 +1,6 @@
 """Sampling again from a finished run: the checkpoint alone rebuilds the model and its vocabulary."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,34 @@ def test_a_run_without_a_vocabulary_cannot_be_sampled(compose_config, host, tmp_
 def test_a_missing_checkpoint_is_a_clear_error(host, tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         sample_from_run(SampleRequest.from_arguments(str(tmp_path), []), host.registry)
+
+
+def test_a_run_trained_with_the_bar_clock_samples_with_it_again(compose_config, host, tmp_path):
+    rng = random.Random(0)
+    bar = lambda: " ".join(f"{rng.choice('CDEFGABcdefgab')}{rng.choice([1, 2])}" for _ in range(3))  # noqa: E731
+    tunes = "".join(
+        f"X:{i}\nT:t{i}\nM:3/4\nL:1/8\nK:C\n" + " | ".join(bar() for _ in range(12)) + " |]\n\n" for i in range(8)
+    )
+    (tmp_path / "tunes.abc").write_text(tunes)
+    overrides = [
+        "dataset=abc",
+        f"dataset.path={tmp_path / 'tunes.abc'}",
+        "dataset.bar_clock=true",
+        "dataset.batch_size=2",
+        "dataset.seq_length=16",
+        "cell=lstm",
+        "cell.hidden_size=8",
+        "head=softmax",
+        "sampler=text",
+        "sampler.length=60",
+        "sampler.export=false",
+        "trainer.max_steps=4",
+        "trainer.val_every=2",
+    ]
+    Trainer(compose_config(overrides), host.registry, tmp_path / "run").run()
+    report = sample_from_run(
+        SampleRequest.from_arguments(str(tmp_path / "run"), ["device=cpu", f"out={tmp_path / 'again'}", "seed=1"]),
+        host.registry,
+    )
+    text = (tmp_path / "again" / "samples.abc").read_text()
+    assert report["path"] == "samples.abc" and text.startswith("X:1\n") and len(text) >= 60

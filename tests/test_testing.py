@@ -150,6 +150,36 @@ def test_check_dataset_catches_tokens_beyond_the_vocabulary():
         check_dataset(ShortVocabulary(ToyTokensConfig(length=300)))
 
 
+def test_check_dataset_catches_a_context_the_spec_does_not_announce():
+    class StrayContext(ToyTokens):
+        def batches(self, split, epoch=0, shard=(0, 1)):
+            for batch in super().batches(split, epoch, shard):
+                yield Batch(batch.inputs, batch.targets, torch.zeros_like(batch.inputs))
+
+    with pytest.raises(AssertionError, match="has a context but spec.context_size is 0"):
+        check_dataset(StrayContext(ToyTokensConfig(length=300)))
+
+
+def test_check_dataset_catches_a_missing_or_out_of_range_context():
+    class AnnouncedContext(ToyTokens):
+        def __init__(self, config, context_value):
+            super().__init__(config)
+            self.spec = DataSpec("tokens", self.spec.input_size, "tokens", self.spec.target_size, True, True)
+            self.spec = DataSpec(**{**self.spec.to_dict(), "context_size": 3})
+            self.context_value = context_value
+
+        def batches(self, split, epoch=0, shard=(0, 1)):
+            for batch in super().batches(split, epoch, shard):
+                context = None if self.context_value is None else torch.full_like(batch.inputs, self.context_value)
+                yield Batch(batch.inputs, batch.targets, context)
+
+    with pytest.raises(AssertionError, match="batch.context must be a long tensor"):
+        check_dataset(AnnouncedContext(ToyTokensConfig(length=300), None))
+    with pytest.raises(AssertionError, match=r"context classes outside \[0, 3\)"):
+        check_dataset(AnnouncedContext(ToyTokensConfig(length=300), 3))
+    check_dataset(AnnouncedContext(ToyTokensConfig(length=300), 2))
+
+
 def test_check_dataset_catches_artifacts_that_are_not_plain_data():
     class TensorArtifacts(ToySeries):
         def artifacts(self):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from seqkit.components import PADDING_TARGET, Vocabulary
+from seqkit.plugins.abc_bar_clock import CLASSES, bar_clock_classes
 from seqkit.plugins.abc_music import (
     GOLDBERG_URL,
     AbcConfig,
@@ -394,11 +395,54 @@ def test_random_start_rotates_the_training_text_each_epoch(corpus: Path) -> None
     text = plain.ids["train"]
     starts = set()
     for epoch in range(3):
-        ids = rotated._ids("train", epoch)
+        ids, _ = rotated._ids("train", epoch)
         matching = [start for start in range(len(text)) if torch.equal(torch.roll(text, -start), ids)]
         assert matching, "each epoch's text is the training text rotated"
         starts.add(matching[0])
         assert rotated.num_batches("train") == len(list(rotated.batches("train", epoch)))
     assert len(starts) == 3
-    assert torch.equal(rotated._ids("train", 1), AbcDataset(small(corpus, random_start=True))._ids("train", 1))
+    assert torch.equal(rotated._ids("train", 1)[0], AbcDataset(small(corpus, random_start=True))._ids("train", 1)[0])
     assert torch.equal(next(rotated.batches("val")).inputs, next(plain.batches("val")).inputs)
+
+
+# -- the bar clock as context ------------------------------------------------------------------------
+
+
+def test_with_the_bar_clock_every_input_comes_with_its_bar_count(corpus: Path) -> None:
+    held_out = {"split": "fixed", "val_tunes": ["tune-1", "tune-2"], "test_tunes": ["tune-3"]}
+    dataset = AbcDataset(small(corpus, bar_clock=True, **held_out))
+    assert dataset.spec.context_size == CLASSES
+    assert AbcDataset(small(corpus, **held_out)).spec.context_size == 0
+    checked = 0
+    for split in ("train", "val"):
+        batches = list(dataset.batches(split))
+        inputs = torch.cat([batch.inputs for batch in batches], dim=1)
+        context = torch.cat([batch.context for batch in batches], dim=1)
+        targets = torch.cat([batch.targets for batch in batches], dim=1)
+        for row in range(len(inputs)):
+            length = int((targets[row] != PADDING_TARGET).sum())
+            text = dataset.vocabulary.decode(inputs[row, :length].tolist())
+            if text.startswith("X:"):  # a stream that starts at a tune reads exactly the clock's classes
+                assert context[row, :length].tolist() == bar_clock_classes(text)
+                checked += 1
+    assert checked >= 3  # the first training stream and both validation tunes
+    check_dataset(dataset, world_size=2)
+
+
+def test_resampled_and_rotated_training_text_keeps_its_bar_counts(corpus: Path) -> None:
+    plain = AbcDataset(small(corpus, bar_clock=True, resample_tunes=30))
+    ids, context = plain._ids("train", 2)
+    assert len(ids) == len(context) == plain.resample_length + 1
+    text = plain.vocabulary.decode(ids.tolist())
+    assert context.tolist() == bar_clock_classes(text)
+    rotated = AbcDataset(small(corpus, bar_clock=True, resample_tunes=30, random_start=True))
+    rotated_ids, rotated_context = rotated._ids("train", 2)
+    start = next(s for s in range(len(ids)) if torch.equal(torch.roll(ids, -s), rotated_ids))
+    assert torch.equal(torch.roll(context, -start), rotated_context)
+
+
+def test_the_sample_format_tracks_the_bar_clock() -> None:
+    tracker = AbcDataset.sample_format.context_tracker()
+    text = "X:1\nM:4/4\nL:1/8\nK:C\nA2 B"
+    assert tracker.size == CLASSES
+    assert [tracker.feed(character) for character in text] == bar_clock_classes(text)

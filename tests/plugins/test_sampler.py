@@ -226,3 +226,62 @@ def test_the_plugin_registers_the_text_sampler() -> None:
     registered = []
     register_samplers(register=lambda *entry: registered.append(entry))
     assert registered == [("text", TextSampler, TextSamplerConfig)]
+
+
+# -- a model that reads a context --------------------------------------------------------------------
+
+
+class ColumnTracker:
+    """A context of 3 classes: the column of the current line, capped at 2."""
+
+    size = 3
+
+    def __init__(self) -> None:
+        self.column = 0
+
+    def feed(self, symbol: str) -> int:
+        self.column = 0 if symbol == "\n" else self.column + 1
+        return min(self.column, 2)
+
+
+class ColumnFormat(SampleFormat):
+    def context_tracker(self) -> ColumnTracker:
+        return ColumnTracker()
+
+
+class RecordingContext(nn.Module):
+    """A tiny model with a context, keeping every context it is given."""
+
+    def __init__(self, context_size: int = 3):
+        super().__init__()
+        torch.manual_seed(0)
+        size = len(VOCABULARY)
+        self.spec = DataSpec("tokens", size, "tokens", size, True, True, context_size=context_size)
+        self.model = SequenceModel(
+            self.spec, lambda width: TinyCell(width), TinyHead(8, size), ModelConfig(), hidden_size=8
+        )
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, inputs, state=None, context=None):
+        self.seen.append(context)
+        return self.model(inputs, state, context)
+
+
+def test_a_model_with_a_context_gets_the_trackers_classes_for_what_it_draws() -> None:
+    model = RecordingContext()
+    sampler = TextSampler(TextSamplerConfig(prime="X:1\n", length=30, num_samples=2, seed=5))
+    texts = sampler.generate(model, VOCABULARY, CPU, ColumnFormat())
+    given = torch.cat(model.seen, dim=1)
+    for stream, text in enumerate(texts):
+        tracker = ColumnTracker()
+        expected = [tracker.feed(symbol) for symbol in text]
+        assert given[stream].tolist() == expected
+    assert given.shape[1] == len(texts[0])  # the priming text and every drawn character
+
+
+def test_a_model_with_a_context_needs_a_format_that_tracks_it() -> None:
+    sampler = TextSampler(TextSamplerConfig(length=5))
+    with pytest.raises(ValueError, match="has no context tracker"):
+        sampler.generate(RecordingContext(), VOCABULARY, CPU, SampleFormat())
+    with pytest.raises(ValueError, match="trained with 4 context classes, but the sample format's tracker has 3"):
+        sampler.generate(RecordingContext(context_size=4), VOCABULARY, CPU, ColumnFormat())
