@@ -137,32 +137,32 @@ def test_least_squares_skip_recovers_a_linear_rule():
         fit_linear_skip(model_for(REAL, ModelConfig()), [])
 
 
+def steps_changed_by_context(model: SequenceModel) -> tuple[list[list[bool]], tuple]:
+    """Which steps' predictions change when the context of stream 0, step 2 changes; and both last states."""
+    tokens = torch.randint(0, 7, (2, 5))
+    one, state_one = model(tokens, None, torch.zeros(2, 5, dtype=torch.long))
+    context = torch.zeros(2, 5, dtype=torch.long)
+    context[0, 2] = 3
+    other, state_other = model(tokens, None, context)
+    return (~torch.isclose(one, other).all(dim=-1)).tolist(), (state_one, state_other)
+
+
 def test_a_context_at_the_input_is_embedded_and_added_to_the_inputs():
     spec = DataSpec(**{**TOKENS.to_dict(), "context_size": 4})
     model = model_for(spec, ModelConfig(context_at="input"))
     assert model.context_encoder.num_embeddings == 4 and model.context_encoder.embedding_dim == 6
     assert model.context_mix is None
-    tokens = torch.randint(0, 7, (2, 5))
-    one, _ = model(tokens, None, torch.zeros(2, 5, dtype=torch.long))
-    context = torch.zeros(2, 5, dtype=torch.long)
-    context[0, 2] = 3
-    other, _ = model(tokens, None, context)
-    changed = ~torch.isclose(one, other).all(dim=-1)
+    changed, _ = steps_changed_by_context(model)
     # The state carries the context on: every step from the changed one is different.
-    assert changed.tolist() == [[False, False, True, True, True], [False] * 5]
+    assert changed == [[False, False, True, True, True], [False] * 5]
 
 
 def test_a_context_at_the_output_changes_only_its_own_step():
     spec = DataSpec(**{**TOKENS.to_dict(), "context_size": 4})
     model = model_for(spec, ModelConfig())  # output is the default
     assert model.context_encoder is None and model.context_mix.embedding.num_embeddings == 4
-    tokens = torch.randint(0, 7, (2, 5))
-    one, state_one = model(tokens, None, torch.zeros(2, 5, dtype=torch.long))
-    context = torch.zeros(2, 5, dtype=torch.long)
-    context[0, 2] = 3
-    other, state_other = model(tokens, None, context)
-    changed = ~torch.isclose(one, other).all(dim=-1)
-    assert changed.tolist() == [[False, False, True, False, False], [False] * 5]
+    changed, (state_one, state_other) = steps_changed_by_context(model)
+    assert changed == [[False, False, True, False, False], [False] * 5]
     assert all(torch.equal(a, b) for a, b in zip(state_one[-1], state_other[-1], strict=True))
 
 
