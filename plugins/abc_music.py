@@ -49,7 +49,7 @@ from urllib.parse import urlparse
 import torch
 
 from seqkit import hookimpl
-from seqkit.components import PADDING_TARGET, SPLITS, Batch, DataSpec, SampleFormat, Split, Vocabulary
+from seqkit.components import PADDING_TARGET, SPLITS, Batch, Dataset, DataSpec, SampleFormat, Split, Vocabulary
 from seqkit.datafiles import fetch
 from seqkit.hookspecs import RegisterComponent
 from seqkit.plugins.abc_bar_clock import CLASSES, BarClock, bar_clock_classes
@@ -450,7 +450,7 @@ def load_tunes(config: AbcConfig) -> list[Tune]:
     return [tune for file in files for tune in read_tunes(file, drop_comments=config.drop_comments)]
 
 
-class AbcDataset:
+class AbcDataset(Dataset):
     """ABC tunes as character streams, split by tune (default: Bach's Goldberg Variations)."""
 
     sample_format = AbcSampleFormat()

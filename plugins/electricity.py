@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from seqkit import datafiles, hookimpl
-from seqkit.components import SPLITS, Batch, DataSpec, Split
+from seqkit.components import SPLITS, Batch, Dataset, DataSpec, Split
 from seqkit.hookspecs import RegisterComponent
 from seqkit.plugins import forecast_report
 from seqkit.plugins.forecast_baselines import (
@@ -124,7 +124,7 @@ def locate_file(config: ElectricityConfig) -> Path:
     raise ValueError("dataset.source=csv reads a local file: set dataset.path=... (and dataset.column=...)")
 
 
-class ElectricityDataset:
+class ElectricityDataset(Dataset):
     """Sliding windows over one load series, as batches of ``(batch, window, features)`` -> ``(batch, 1)``."""
 
     vocabulary = None

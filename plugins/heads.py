@@ -1,4 +1,5 @@
-"""Built-in heads: ``regression`` (real-valued targets, MSE) and ``softmax`` (token targets, cross-entropy)."""
+"""Built-in heads: ``regression`` (real-valued targets, MSE, skill scores) and ``softmax`` (token targets,
+cross-entropy)."""
 
 from __future__ import annotations
 
@@ -27,26 +28,42 @@ class SoftmaxConfig:
     dropout: float = 0.0
 
 
-def _last_step_unless_sequence(hidden: torch.Tensor, spec: DataSpec) -> torch.Tensor:
-    # Many-to-one data (a window predicting one value) is read off the last hidden state.
-    return hidden if spec.sequence_targets else hidden[:, -1]
+class LinearHead(Head):
+    """A linear map from hidden states to predictions, with dropout before it.
 
+    Many-to-one data (a window predicting one value) is read off the last hidden state; data with a
+    target at every step (``spec.sequence_targets``) off every one. Subclasses say which kind of target
+    they fit (``target_kind``) and how they score it.
+    """
 
-class RegressionHead(Head):
-    """MSE regression; reports MSE/RMSE/MAE on the scaled values and, with a unit scale, in the original unit."""
+    #: The name the head is registered under, for error messages.
+    name: str
+    target_kind: str
 
-    main_metric = "mse"
-
-    def __init__(self, config: RegressionConfig, hidden_size: int, spec: DataSpec):
+    def __init__(self, config: RegressionConfig | SoftmaxConfig, hidden_size: int, spec: DataSpec):
         super().__init__()
-        if spec.target_kind != "real":
-            raise ValueError(f"head 'regression' needs real-valued targets; this dataset has {spec.target_kind}")
+        if spec.target_kind != self.target_kind:
+            target = "real-valued" if self.target_kind == "real" else "token"
+            raise ValueError(f"head {self.name!r} needs {target} targets; this dataset has {spec.target_kind}")
         self.spec = spec
         self.dropout = nn.Dropout(config.dropout)
         self.linear = nn.Linear(hidden_size, spec.target_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(_last_step_unless_sequence(hidden, self.spec)))
+        last_or_every = hidden if self.spec.sequence_targets else hidden[:, -1]
+        return self.linear(self.dropout(last_or_every))
+
+
+class RegressionHead(LinearHead):
+    """MSE regression; reports MSE/RMSE/MAE on the scaled values and, with a unit scale, in the original unit.
+
+    Beside the dataset's baselines it reports ``skill_vs_<baseline>``: ``1 - mse / baseline mse`` (1 is
+    perfect, 0 no better than the baseline, negative worse).
+    """
+
+    name = "regression"
+    target_kind = "real"
+    main_metric = "mse"
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(predictions.float(), targets.reshape(predictions.shape).float())
@@ -71,22 +88,21 @@ class RegressionHead(Head):
             result[f"mae_{unit}"] = mae * abs(scale)
         return result
 
+    def derived_metrics(self, metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> dict[str, float]:
+        mse = metrics.get("mse")
+        return {
+            f"skill_vs_{name}": 1.0 - mse / baseline["mse"]
+            for name, baseline in baselines.items()
+            if mse is not None and baseline.get("mse")
+        }
 
-class SoftmaxHead(Head):
+
+class SoftmaxHead(LinearHead):
     """Cross-entropy over a vocabulary; reports loss (nats), bits per character, perplexity and accuracy."""
 
+    name = "softmax"
+    target_kind = "tokens"
     main_metric = "loss"
-
-    def __init__(self, config: SoftmaxConfig, hidden_size: int, spec: DataSpec):
-        super().__init__()
-        if spec.target_kind != "tokens":
-            raise ValueError(f"head 'softmax' needs token targets; this dataset has {spec.target_kind}")
-        self.spec = spec
-        self.dropout = nn.Dropout(config.dropout)
-        self.linear = nn.Linear(hidden_size, spec.target_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(_last_step_unless_sequence(hidden, self.spec)))
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         flat = predictions.reshape(-1, predictions.shape[-1]).float()

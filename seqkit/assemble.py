@@ -1,4 +1,4 @@
-"""Turns a composed config into live objects: dataset, model, sampler, device.
+"""Turns a composed config into live objects: dataset, model, sampler.
 
 The same functions rebuild a model from a checkpoint's stored config (plain data), so sampling from a
 finished run needs no training data.
@@ -6,19 +6,15 @@ finished run needs no training data.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqkit.components import Dataset, DataSpec, SampleFormat, Sampler
 from seqkit.config import build_config
 from seqkit.model import ModelConfig, SequenceModel
 from seqkit.registry import ComponentKind, Registry
-
-log = logging.getLogger(__name__)
 
 
 def as_config(config: DictConfig | Mapping[str, Any]) -> DictConfig:
@@ -78,28 +74,3 @@ def build_sampler(config: DictConfig, registry: Registry) -> Sampler | None:
         )
     component, sampler_config = component_config(config, "sampler", registry)
     return component.factory(sampler_config)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is not there is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            device = torch.device("cuda")
-        elif torch.backends.mps.is_available():
-            device = torch.device("mps")
-        else:
-            device = torch.device("cpu")
-        log.info("trainer.device=auto chose %s", device)
-        return device
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from error
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"trainer.device={name} but CUDA is not available here; use trainer.device=auto or cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"trainer.device={name} but only {torch.cuda.device_count()} CUDA device(s) are present")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"trainer.device={name} but MPS is not available here; use trainer.device=auto or cpu")
-    return device

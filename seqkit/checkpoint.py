@@ -5,29 +5,25 @@ machine and device. It is written to a temporary file beside the target and rena
 kill while saving never leaves a half-written ``last.pt``.
 
 This module also knows what resuming needs besides the weights: every random generator's state as
-plain data, where ``trainer.resume`` points, and which parts of the config come from the checkpoint.
+plain data, and where ``trainer.resume`` points.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import os
 import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+
+from seqkit.errors import error_line
+from seqkit.runlog import write_atomic
 
 FORMAT = "seqkit-checkpoint"
 FORMAT_VERSION = 1
-
-#: Config sections that describe the trained thing; on resume they come from the checkpoint.
-RESTORED_SECTIONS: tuple[str, ...] = ("dataset", "cell", "head", "model", "optimizer")
 
 
 class CheckpointError(RuntimeError):
@@ -35,26 +31,9 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` to ``path`` atomically and durably (temporary file, fsync, rename)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a checkpoint is an ordinary file
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_atomic(path, lambda stream: torch.save(payload, stream), durable=True)
 
 
 def load_checkpoint(path: Path | str, map_location: torch.device | str = "cpu") -> dict[str, Any]:
@@ -67,7 +46,7 @@ def load_checkpoint(path: Path | str, map_location: torch.device | str = "cpu") 
     except Exception as error:  # noqa: BLE001 - torch raises several types for a damaged file
         raise CheckpointError(
             f"cannot read checkpoint {path}: the file is truncated, damaged or not a seqkit checkpoint "
-            f"({type(error).__name__}: {_reason(error)}). Use another checkpoint (e.g. checkpoints/best.pt) "
+            f"({type(error).__name__}: {error_line(error)}). Use another checkpoint (e.g. checkpoints/best.pt) "
             "or start afresh."
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -87,13 +66,6 @@ def require_keys(payload: dict[str, Any], keys: Sequence[str], path: Path) -> No
             f"{path} lacks {', '.join(missing)}: it cannot resume training (it may hold weights only); "
             "start afresh or resume from a checkpoints/last.pt written by the trainer"
         )
-
-
-def _reason(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    # torch's weights-only refusal explains itself on the line naming the offending global.
-    specific = [line for line in lines if "WeightsUnpickler error" in line]
-    return (specific or lines or [""])[0]
 
 
 # -- random generators ------------------------------------------------------------------------------
@@ -178,41 +150,3 @@ def resume_path(resume: str | None, checkpoint_dir: Path) -> Path | None:
             "a .pt file, or trainer.resume=auto"
         )
     return path
-
-
-def overridden_keys(overrides: Sequence[str]) -> set[str]:
-    """Config keys set on the command line: ``cell.hidden_size=8`` -> ``cell.hidden_size``, ``cell=gru`` -> ``cell``."""
-    keys = set()
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0].strip()
-        if key:
-            keys.add(key)
-    return keys
-
-
-def config_for_resume(
-    config: DictConfig, stored: dict[str, Any], overrides: Sequence[str]
-) -> tuple[DictConfig, list[str]]:
-    """``config`` with the trained thing's sections taken from a checkpoint, except what the user overrode.
-
-    The sections in :data:`RESTORED_SECTIONS` describe what was trained, so they come from the
-    checkpoint's stored config: a resumed run keeps its model even when the command line leaves out
-    the overrides that built it. A whole section chosen on the command line (``cell=gru``) or a single
-    key (``optimizer.lr=1e-4``) wins over the stored value. Everything else (``trainer``, ``seed``,
-    ``sampler``) is the current command's. Returns the merged config and the keys whose values came
-    from the checkpoint and differ from the composed config (for the log).
-    """
-    keys = overridden_keys(overrides)
-    merged = OmegaConf.to_container(config, resolve=True)
-    changed: list[str] = []
-    for section in RESTORED_SECTIONS:
-        if section not in stored or section in keys:
-            continue
-        restored = OmegaConf.create(copy.deepcopy(stored[section]) if stored[section] is not None else {})
-        for key in sorted(k for k in keys if k.startswith(f"{section}.")):
-            OmegaConf.update(restored, key.removeprefix(f"{section}."), OmegaConf.select(config, key), force_add=True)
-        value = OmegaConf.to_container(restored) if stored[section] is not None or len(restored) else None
-        if value != merged.get(section):
-            changed.append(section)
-        merged[section] = value
-    return OmegaConf.create(merged), changed

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 from seqkit.checkpoint import CheckpointError
+from seqkit.errors import error_line
 from seqkit.host import Host, PluginError, load_host
 from seqkit.registry import KINDS, RegistryError
 
@@ -137,15 +138,15 @@ def task(config) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from seqkit.checkpoint import CheckpointError
-    from seqkit.trainer import Trainer, TrainingStopped
+    from seqkit.distributed import is_main_process
+    from seqkit.training import TrainingStopped, train
 
     hydra_config = HydraConfig.get()
-    run_dir = Path(hydra_config.runtime.output_dir)
     try:
         # The command line's overrides tell a resumed run what to take from the command, not the checkpoint.
-        trainer = Trainer(config, get_host().registry, run_dir, overrides=list(hydra_config.overrides.task))
-        summary = trainer.run()
+        summary = train(
+            config, get_host().registry, Path(hydra_config.runtime.output_dir), list(hydra_config.overrides.task)
+        )
     except TrainingStopped as stop:
         if hydra_config.mode != RunMode.RUN and stop.status == "failed":
             # A diverged job is one failed job of the sweep: raising (not exiting) lets Hydra record it
@@ -158,11 +159,10 @@ def task(config) -> float | None:
             raise  # a sweep records the failed job and goes on with the others
         log.error("%s: %s", type(error).__name__, error)
         raise SystemExit(2) from None
-    main_metric = trainer.main_metric
     log.info("test %s", summary["metrics"]["test"])
-    if trainer.ranks.is_main:  # under torchrun, one line for the run rather than one per process
-        print(json.dumps({"run_dir": str(trainer.run_dir), "metrics": summary["metrics"]}), flush=True)
-    return summary["metrics"]["val"][main_metric]
+    if is_main_process():  # under torchrun, one line for the run rather than one per process
+        print(json.dumps({"run_dir": summary["run_dir"], "metrics": summary["metrics"]}), flush=True)
+    return summary["metrics"]["val"][summary["main_metric"]]
 
 
 def hydra_app(host: Host) -> None:
@@ -192,8 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         CheckpointError,
         OmegaConfBaseException,
     ) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"seqkit: error: {message}", file=sys.stderr)
+        print(f"seqkit: error: {error_line(error) or type(error).__name__}", file=sys.stderr)
         raise SystemExit(2) from None
     if argv is not None:
         sys.argv = [sys.argv[0], *arguments]

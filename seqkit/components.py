@@ -133,25 +133,44 @@ class Vocabulary:
         return cls(list(data["symbols"]), data.get("unknown", "\ufffd"))
 
 
-@runtime_checkable
-class Dataset(Protocol):
+class Dataset(metaclass=ABCMeta):
     """A data source built from its config by the registered factory ``factory(config)``.
 
     ``batches`` must be deterministic for a given ``epoch`` (derive any shuffling from the config's
     seed and the epoch, never from global random state): exact resume replays an epoch and skips the
     batches already seen. ``shard=(rank, world_size)`` gives one process its share for distributed
-    training. ``artifacts`` is plain data (lists, numbers, strings) the model needs later without the
-    data set (a vocabulary, a scaler); it is stored in checkpoints.
+    training.
+
+    Subclasses set ``spec`` (and ``vocabulary`` for token data) and implement ``batches`` and
+    ``num_batches``; the other methods are optional and do nothing by default.
     """
 
     spec: DataSpec
-    vocabulary: Vocabulary | None
+    vocabulary: Vocabulary | None = None
 
-    def batches(self, split: Split, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]: ...
+    @abstractmethod
+    def batches(self, split: Split, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+        """The batches of ``split`` for ``epoch``, this process's share of them under ``shard``."""
 
-    def num_batches(self, split: Split) -> int: ...
+    @abstractmethod
+    def num_batches(self, split: Split) -> int:
+        """How many batches ``batches(split)`` yields in one process."""
 
-    def artifacts(self) -> dict[str, Any]: ...
+    def artifacts(self) -> dict[str, Any]:
+        """Plain data (lists, numbers, strings) the model needs later without the data: stored in checkpoints.
+
+        By default the vocabulary (``{"vocabulary": ...}``), which ``seqkit sample`` needs; a dataset
+        with a scaler or other fitted transforms adds them.
+        """
+        return {"vocabulary": self.vocabulary.to_dict()} if self.vocabulary is not None else {}
+
+    def report(self, model: nn.Module, run_dir: Path, device: torch.device) -> dict[str, Any]:
+        """After testing: write the dataset's own artifacts (plots, forecasts) into ``run_dir`` and return
+        what ``summary.json`` adds at its top level, e.g. ``{"baselines": {"persistence": {"mse": ...}}}``.
+
+        Baselines reported here are what the head's :meth:`Head.derived_metrics` compares with.
+        """
+        return {}
 
 
 class Cell(nn.Module, metaclass=ABCMeta):
@@ -202,6 +221,11 @@ class Head(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def metrics(self, sums: dict[str, float]) -> dict[str, float]:
         """Reported metrics from statistics summed over batches."""
+
+    def derived_metrics(self, metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> dict[str, float]:
+        """Test metrics derived from ``metrics`` and the dataset's ``baselines`` (its report's ``baselines``,
+        scored on the same data), e.g. skill scores; added to the test metrics. By default none."""
+        return {}
 
 
 class ContextTracker(Protocol):

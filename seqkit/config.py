@@ -7,7 +7,9 @@ at composition, naming the key. Config folders registered by plugins are stored 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,46 @@ def register_configs(host: Host) -> None:
             store.store(group=kind, name=component.name, node=component_node(component))
     for _plugin, directory in host.config_dirs:
         store_config_dir(store, directory)
+
+
+# -- overrides and resuming ------------------------------------------------------------------------
+
+#: Config sections that describe the trained thing; on resume they come from the checkpoint.
+RESTORED_SECTIONS: tuple[str, ...] = ("dataset", "cell", "head", "model", "optimizer")
+
+
+def override_key(override: str) -> str:
+    """The key a command-line override sets: ``cell.hidden_size=8`` -> ``cell.hidden_size``,
+    ``+experiment=bach`` -> ``experiment``, ``~sampler`` -> ``sampler``, ``cell@x=gru`` -> ``cell``."""
+    return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0].strip()
+
+
+def config_for_resume(
+    config: DictConfig, stored: dict[str, Any], overrides: Sequence[str]
+) -> tuple[DictConfig, list[str]]:
+    """``config`` with the trained thing's sections taken from a checkpoint, except what the user overrode.
+
+    The sections in :data:`RESTORED_SECTIONS` describe what was trained, so they come from the
+    checkpoint's stored config: a resumed run keeps its model even when the command line leaves out
+    the overrides that built it. A whole section chosen on the command line (``cell=gru``) or a single
+    key (``optimizer.lr=1e-4``) wins over the stored value. Everything else (``trainer``, ``seed``,
+    ``sampler``) is the current command's. Returns the merged config, typed by the host's schema like a
+    composed one, and the sections whose values came from the checkpoint and differ (for the log).
+    """
+    keys = {key for key in map(override_key, overrides) if key}
+    merged = OmegaConf.to_container(config, resolve=True)
+    changed: list[str] = []
+    for section in RESTORED_SECTIONS:
+        if section not in stored or section in keys:
+            continue
+        restored = OmegaConf.create(copy.deepcopy(stored[section]) if stored[section] is not None else {})
+        for key in sorted(k for k in keys if k.startswith(f"{section}.")):
+            OmegaConf.update(restored, key.removeprefix(f"{section}."), OmegaConf.select(config, key), force_add=True)
+        value = OmegaConf.to_container(restored) if stored[section] is not None or len(restored) else None
+        if value != merged.get(section):
+            changed.append(section)
+        merged[section] = value
+    return OmegaConf.merge(OmegaConf.structured(RunSchema), merged), changed
 
 
 def build_config(section: DictConfig | dict, component: Component) -> Any:

@@ -28,12 +28,15 @@ import torch.distributed as dist
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
-from seqkit.assemble import resolve_device
-
 log = logging.getLogger(__name__)
 
 #: Whether this module started the process group (and so may end it).
 _STARTED_HERE = False
+
+
+def is_main_process() -> bool:
+    """True in a single process and in rank 0 of a torchrun job (read from the environment)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def launched_by_torchrun() -> bool:
@@ -135,32 +138,6 @@ def teardown() -> None:
     if _STARTED_HERE and dist.is_initialized():
         dist.destroy_process_group()
     _STARTED_HERE = False
-
-
-def device_for(requested: str, ranks: Ranks) -> torch.device:
-    """``trainer.device`` for this rank: each rank of a distributed CUDA run takes its local GPU."""
-    device = resolve_device(requested)
-    if not ranks.enabled:
-        return device
-    if device.type == "mps":
-        raise ValueError(
-            "distributed training (torchrun) does not support trainer.device=mps; use trainer.device=cpu, "
-            "or run one process"
-        )
-    if device.type != "cuda":
-        return device
-    count = torch.cuda.device_count()
-    if ranks.local_rank >= count:
-        raise ValueError(
-            f"torchrun started local rank {ranks.local_rank} but this machine has {count} CUDA device(s); "
-            f"use --nproc_per_node={count} or fewer"
-        )
-    if device.index is not None and device.index != ranks.local_rank:
-        log.warning(
-            "trainer.device=%s ignored under torchrun: rank %d uses cuda:%d", requested, ranks.rank, ranks.local_rank
-        )
-    torch.cuda.set_device(ranks.local_rank)
-    return torch.device("cuda", ranks.local_rank)
 
 
 class SharedRunDirectory(Callback):

@@ -14,19 +14,52 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 log = logging.getLogger(__name__)
 
 
+def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, durable: bool = False) -> None:
+    """Write ``path`` whole or not at all: ``write(stream)`` fills a temporary file beside it, then it is
+    renamed over ``path``. ``durable`` also flushes it to disk first (checkpoints).
+
+    Each writer gets a temporary file of its own, so two processes writing one file never mix their bytes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; these are ordinary files
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` so that a reader of ``target`` sees the old file or the new, never half."""
+    with source.open("rb") as original:
+        write_atomic(target, lambda stream: shutil.copyfileobj(original, stream))
 
 
 def _json_safe(value: Any) -> Any:
@@ -157,7 +190,7 @@ def plot_loss(log: MetricsLog, path: Path) -> None:
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    write_atomic(path, lambda stream: figure.savefig(stream, dpi=100, format="png"))
     plt.close(figure)
 
 

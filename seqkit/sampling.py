@@ -12,11 +12,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from seqkit.assemble import as_config, build_model, build_sampler, resolve_device, sample_format_of
+from seqkit.assemble import as_config, build_model, build_sampler, sample_format_of
 from seqkit.checkpoint import load_checkpoint
 from seqkit.components import DataSpec, Vocabulary
 from seqkit.registry import Registry
 from seqkit.runlog import write_json
+from seqkit.runtime import resolve_device
 
 
 @dataclass

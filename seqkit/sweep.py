@@ -41,6 +41,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from seqkit.config import override_key
+from seqkit.errors import error_line
+from seqkit.runlog import write_atomic, write_text_atomic
+
 TABLE_NAME = "sweep_results.csv"
 PLOT_NAME = "sweep_results.png"
 RECORDS_DIR = ".sweep_jobs"
@@ -53,33 +57,10 @@ TRAILING_COLUMNS = ("params", "steps", "wall_time_s", "error", "overrides", "job
 # -- records -----------------------------------------------------------------------------------------
 
 
-def one_line_error(error: BaseException | str) -> str:
-    """``ValueError: model.dropout must be in [0, 1), got 1.5``: the type and the first line of the message."""
-    if isinstance(error, str):
-        text = error
-    else:
-        message = str(error).strip()
-        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
-def override_key(override: str) -> str:
-    """The key an override string sets: ``+experiment=bach`` -> ``experiment``, ``~sampler`` -> ``sampler``."""
-    key = override.split("=", 1)[0]
-    return key.lstrip("+~")
-
-
 def override_value(override: str) -> str:
     if "=" not in override:
         return "(deleted)" if override.startswith("~") else ""
     return override.split("=", 1)[1]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -126,7 +107,7 @@ def job_row(record: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
     if status in ("ok", "running") and summary.get("status") not in (None, "completed"):
         status = str(summary["status"])  # "stopped": interrupted, its checkpoint saved for resuming
     if status != "ok" and not error and summary.get("error"):
-        error = one_line_error(str(summary["error"]))
+        error = error_line(str(summary["error"]))
     overrides = list(record.get("overrides") or [])
     row: dict[str, Any] = {"job": record["job"], "status": status, "objective": record.get("objective")}
     if summary.get("main_metric"):
@@ -249,10 +230,8 @@ def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
     axis.set_title(f"sweep: {len(rows)} jobs, {ok} ok, {len(rows) - ok} not ok")
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    figure.savefig(temporary, dpi=100, format="png")
+    write_atomic(path, lambda stream: figure.savefig(stream, dpi=100, format="png"))
     plt.close(figure)
-    os.replace(temporary, path)
 
 
 def read_records(sweep_dir: Path, sweep_id: str | None) -> list[dict[str, Any]]:
@@ -276,7 +255,7 @@ def rebuild(sweep_dir: Path, sweep_id: str | None = None, *, final: bool = False
             for row in rows:
                 if row["status"] == "running":
                     row["status"] = "unfinished"  # started but never reported back (killed, timed out)
-        _write_text_atomic(sweep_dir / TABLE_NAME, format_table(rows))
+        write_text_atomic(sweep_dir / TABLE_NAME, format_table(rows))
         if plot and rows:
             plot_results(rows, sweep_dir / PLOT_NAME)
     return rows
@@ -309,7 +288,7 @@ class SweepResults(Callback):
     def _write_record(self, config: DictConfig, record: dict[str, Any]) -> None:
         records = self._sweep_dir(config) / RECORDS_DIR
         records.mkdir(parents=True, exist_ok=True)
-        _write_text_atomic(records / f"{record['job']}.json", json.dumps(record, indent=1) + "\n")
+        write_text_atomic(records / f"{record['job']}.json", json.dumps(record, indent=1) + "\n")
 
     def _record(self, config: DictConfig, status: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -356,7 +335,7 @@ class SweepResults(Callback):
             objective = _number(returned)
             record = self._record(config, "ok", objective=objective, wall_time_s=wall_time, started_at=started)
         else:
-            error = one_line_error(returned) if isinstance(returned, BaseException) else "failed"
+            error = error_line(returned, with_type=True) if isinstance(returned, BaseException) else "failed"
             record = self._record(config, "failed", error=error, wall_time_s=wall_time, started_at=started)
             print(
                 f"seqkit: sweep job {record['job']} failed: {error} "

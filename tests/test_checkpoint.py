@@ -8,11 +8,9 @@ import random
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from seqkit.checkpoint import (
     CheckpointError,
-    config_for_resume,
     load_checkpoint,
     preserved_random_states,
     random_states,
@@ -114,30 +112,3 @@ def test_resume_from_a_run_directory_uses_its_last_checkpoint(tmp_path):
 def test_resume_from_a_missing_place_is_an_error(tmp_path):
     with pytest.raises(CheckpointError, match="trainer.resume=.*no checkpoint at"):
         resume_path(str(tmp_path / "gone.pt"), tmp_path / "checkpoints")
-
-
-STORED = {
-    "cell": {"name": "toy_rnn", "hidden_size": 6},
-    "head": {"name": "softmax", "dropout": 0.1},
-    "model": {"num_layers": 2, "dropout": 0.2},
-    "trainer": {"max_steps": 10},
-}
-COMPOSED = {
-    "cell": {"name": "toy_rnn", "hidden_size": 8},
-    "head": {"name": "softmax", "dropout": 0.0},
-    "model": {"num_layers": 1, "dropout": 0.0},
-    "trainer": {"max_steps": 50},
-}
-
-
-def test_resumed_config_takes_the_trained_sections_from_the_checkpoint():
-    merged, changed = config_for_resume(OmegaConf.create(COMPOSED), STORED, overrides=["trainer.max_steps=50"])
-    assert merged.cell.hidden_size == 6 and merged.model.num_layers == 2
-    assert merged.trainer.max_steps == 50  # the trainer section is always the current command's
-    assert set(changed) == {"cell", "head", "model"}
-
-
-def test_resumed_config_keeps_the_keys_the_command_line_set():
-    merged, _ = config_for_resume(OmegaConf.create(COMPOSED), STORED, overrides=["head.dropout=0.0", "+cell=toy_rnn"])
-    assert merged.head.dropout == 0.0 and merged.cell.hidden_size == 8
-    assert merged.model.dropout == 0.2

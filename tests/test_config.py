@@ -5,9 +5,18 @@ from dataclasses import dataclass
 import pytest
 from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from seqkit.config import build_config, component_node, store_config_dir
+from seqkit.config import (
+    TrainerConfig,
+    build_config,
+    component_node,
+    config_for_resume,
+    override_key,
+    store_config_dir,
+)
+from seqkit.model import ModelConfig
 from seqkit.registry import Component
 
 
@@ -20,7 +29,7 @@ def test_component_options_compose_with_their_defaults(compose_config):
 def test_root_keys_other_tools_rely_on_exist(compose_config):
     config = compose_config([])
     for key in ("seed", "model.num_layers", "model.dropout", "optimizer.lr", "cell.hidden_size"):
-        assert config._get_node(key.split(".")[0]) is not None
+        assert OmegaConf.select(config, key, throw_on_missing=True) is not None, key
     for key in ("max_steps", "max_epochs", "device", "resume", "val_every", "patience", "grad_clip"):
         assert key in config.trainer
     assert {"dataset", "cell", "head", "sampler", "optimizer", "trainer"} <= set(config)
@@ -86,3 +95,54 @@ def test_shipped_experiments_compose(compose_config, name):
     config = compose_config([f"+experiment={name}"])
     assert config.experiment == name
     assert config.dataset.name in ("abc", "electricity")
+
+
+# -- resuming ---------------------------------------------------------------------------------------
+
+
+STORED = {
+    "cell": {"name": "toy_rnn", "hidden_size": 6},
+    "head": {"name": "softmax", "dropout": 0.1},
+    "model": {"num_layers": 2, "dropout": 0.2},
+    "trainer": {"max_steps": 10},
+}
+COMPOSED = {
+    "cell": {"name": "toy_rnn", "hidden_size": 8},
+    "head": {"name": "softmax", "dropout": 0.0},
+    "model": {"num_layers": 1, "dropout": 0.0},
+    "trainer": {"max_steps": 50},
+}
+
+
+def test_resumed_config_takes_the_trained_sections_from_the_checkpoint():
+    merged, changed = config_for_resume(OmegaConf.create(COMPOSED), STORED, overrides=["trainer.max_steps=50"])
+    assert merged.cell.hidden_size == 6 and merged.model.num_layers == 2
+    assert merged.trainer.max_steps == 50  # the trainer section is always the current command's
+    assert set(changed) == {"cell", "head", "model"}
+
+
+def test_resumed_config_keeps_the_keys_the_command_line_set():
+    merged, _ = config_for_resume(OmegaConf.create(COMPOSED), STORED, overrides=["head.dropout=0.0", "+cell=toy_rnn"])
+    assert merged.head.dropout == 0.0 and merged.cell.hidden_size == 8
+    assert merged.model.dropout == 0.2
+
+
+def test_resumed_config_is_typed_like_a_composed_one():
+    merged, _ = config_for_resume(OmegaConf.create(COMPOSED), STORED, overrides=[])
+    assert OmegaConf.get_type(merged.model) is ModelConfig and OmegaConf.get_type(merged.trainer) is TrainerConfig
+    assert merged.trainer.average_from is None  # a schema default the stored and composed configs leave out
+    with pytest.raises(ConfigAttributeError):
+        merged.model.num_layer  # noqa: B018 - a misspelt key fails instead of reading None
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("cell.hidden_size=8", "cell.hidden_size"),
+        ("+experiment=bach", "experiment"),
+        ("~sampler", "sampler"),
+        ("cell@encoder=gru", "cell"),
+    ],
+)
+def test_override_key_names_what_an_override_sets(override, key):
+    assert override_key(override) == key

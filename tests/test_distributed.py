@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from seqkit.distributed import Ranks, SharedRunDirectory, _quieten_logging, launched_by_torchrun
-from seqkit.trainer import Trainer
+from seqkit.training import train
 
 from conftest import TOY_SERIES, TOY_TOKENS
 
@@ -81,7 +81,7 @@ def test_two_torchrun_processes_train_like_one(name, compose_config, host, tmp_p
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        single = Trainer(compose_config(overrides), host.registry, tmp_path / "single").run()
+        single = train(compose_config(overrides), host.registry, tmp_path / "single")
     finally:
         torch.set_num_threads(threads)
     # Microseconds in the directory name: without agreement the two ranks would pick two directories.

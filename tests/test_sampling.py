@@ -7,7 +7,7 @@ import pytest
 
 from seqkit.checkpoint import CheckpointError
 from seqkit.sampling import SampleRequest, sample_from_run
-from seqkit.trainer import Trainer
+from seqkit.training import train
 
 from conftest import TOY_SERIES, TOY_TOKENS
 
@@ -21,7 +21,7 @@ def finished_run(tmp_path_factory, host):
             config_name="config", overrides=[*TOY_TOKENS, "sampler=text", "sampler.length=40", "sampler.prime=ab"]
         )
     run_dir = tmp_path_factory.mktemp("run")
-    Trainer(config, host.registry, run_dir).run()
+    train(config, host.registry, run_dir)
     return run_dir
 
 
@@ -57,7 +57,7 @@ def test_a_run_trained_without_a_sampler_samples_with_text(host, tmp_path, witho
 
     with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
         config = compose(config_name="config", overrides=[*TOY_TOKENS, *without_sampler, "trainer.sample=false"])
-    Trainer(config, host.registry, tmp_path / "run").run()
+    train(config, host.registry, tmp_path / "run")
     request = SampleRequest.from_arguments(
         str(tmp_path / "run"), ["device=cpu", f"out={tmp_path}", "length=20", "prime=ab"]
     )
@@ -74,7 +74,7 @@ def test_a_bad_sampler_key_names_the_key(finished_run, host, tmp_path):
 
 
 def test_a_run_without_a_vocabulary_cannot_be_sampled(compose_config, host, tmp_path):
-    Trainer(compose_config(TOY_SERIES), host.registry, tmp_path / "series").run()
+    train(compose_config(TOY_SERIES), host.registry, tmp_path / "series")
     request = SampleRequest.from_arguments(str(tmp_path / "series"), [f"out={tmp_path}"])
     with pytest.raises(ValueError, match="holds no vocabulary"):
         sample_from_run(request, host.registry)
@@ -107,7 +107,7 @@ def test_a_run_trained_with_the_bar_clock_samples_with_it_again(compose_config, 
         "trainer.max_steps=4",
         "trainer.val_every=2",
     ]
-    Trainer(compose_config(overrides), host.registry, tmp_path / "run").run()
+    train(compose_config(overrides), host.registry, tmp_path / "run")
     report = sample_from_run(
         SampleRequest.from_arguments(str(tmp_path / "run"), ["device=cpu", f"out={tmp_path / 'again'}", "seed=1"]),
         host.registry,

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from seqkit import hookimpl
-from seqkit.components import Batch, Cell, DataSpec, State, Vocabulary
+from seqkit.components import Batch, Cell, Dataset, DataSpec, State, Vocabulary
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ToyTokensConfig:
     length: int = 600
 
 
-class ToyTokens:
+class ToyTokens(Dataset):
     """A repeating 'abcd' text cut into contiguous streams: easy to learn, stateful like real text."""
 
     def __init__(self, config: ToyTokensConfig):
@@ -67,9 +67,6 @@ class ToyTokens:
             window = slice(index * length, (index + 1) * length)
             yield Batch(inputs[rank::world, window], targets[rank::world, window])
 
-    def artifacts(self) -> dict:
-        return {"vocabulary": self.vocabulary.to_dict()}
-
 
 @dataclass
 class ToySeriesConfig:
@@ -82,7 +79,7 @@ class ToySeriesConfig:
     nan_window: int | None = None
 
 
-class ToySeries:
+class ToySeries(Dataset):
     """Windows of a noisy sine wave predicting the next value."""
 
     def __init__(self, config: ToySeriesConfig):

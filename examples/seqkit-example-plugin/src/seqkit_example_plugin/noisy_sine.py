@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seqkit.components import Batch, DataSpec
+from seqkit.components import Batch, Dataset, DataSpec
 
 
 @dataclass
@@ -21,7 +21,7 @@ class NoisySineConfig:
     seed: int = 0
 
 
-class NoisySine:
+class NoisySine(Dataset):
     """``waves`` sine waves of random period and phase; waves are split 70/15/15 between train, val and test."""
 
     def __init__(self, config: NoisySineConfig):

@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from seqkit.checkpoint import CheckpointError, load_checkpoint
-from seqkit.trainer import Trainer, TrainingStopped
+from seqkit.training import Loop, TrainingStopped, train
 
 from conftest import TOY_SERIES, TOY_TOKENS, overridden
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,8 +59,8 @@ _uninterrupted: dict[str, Path] = {}
 
 
 def sigterm_at(step: int):
-    def callback(trainer: Trainer) -> None:
-        if trainer.progression.step == step:
+    def callback(loop: Loop) -> None:
+        if loop.progression.step == step:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return callback
@@ -69,7 +69,7 @@ def sigterm_at(step: int):
 def uninterrupted(name: str, compose_config, host, tmp_path_factory) -> Path:
     if name not in _uninterrupted:
         run_dir = tmp_path_factory.mktemp(f"uninterrupted_{name}")
-        Trainer(compose_config(EXACT[name]), host.registry, run_dir).run()
+        train(compose_config(EXACT[name]), host.registry, run_dir)
         _uninterrupted[name] = run_dir
     return _uninterrupted[name]
 
@@ -90,21 +90,17 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(
     name, stop_step, compose_config, host, tmp_path, tmp_path_factory
 ):
     reference = uninterrupted(name, compose_config, host, tmp_path_factory)
-    trainer = Trainer(compose_config(EXACT[name]), host.registry, tmp_path)
-    trainer.add_callback("step_end", sigterm_at(stop_step))
     with pytest.raises(TrainingStopped) as stopped:
-        trainer.run()
+        train(compose_config(EXACT[name]), host.registry, tmp_path, callbacks={"step_end": [sigterm_at(stop_step)]})
     assert (stopped.value.status, stopped.value.exit_code) == ("stopped", 128 + signal.SIGTERM)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["progression"]["step"] == stop_step
-    Trainer(compose_config([*EXACT[name], "trainer.resume=auto"]), host.registry, tmp_path).run()
+    train(compose_config([*EXACT[name], "trainer.resume=auto"]), host.registry, tmp_path)
     assert_same_run(reference, tmp_path)
 
 
 def test_interrupted_run_summary_says_how_to_resume(compose_config, host, tmp_path):
-    trainer = Trainer(compose_config(EXACT["series"]), host.registry, tmp_path)
-    trainer.add_callback("step_end", sigterm_at(4))
     with pytest.raises(TrainingStopped):
-        trainer.run()
+        train(compose_config(EXACT["series"]), host.registry, tmp_path, callbacks={"step_end": [sigterm_at(4)]})
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["steps"] == 4
     assert f"trainer.resume=auto hydra.run.dir={tmp_path}" in summary["error"]
@@ -112,21 +108,28 @@ def test_interrupted_run_summary_says_how_to_resume(compose_config, host, tmp_pa
 
 def test_resume_from_another_run_keeps_its_model_and_history(compose_config, host, tmp_path):
     first = overridden(TOY_SERIES, "cell.hidden_size=6", "trainer.max_steps=6", "trainer.val_every=3")
-    Trainer(compose_config(first), host.registry, tmp_path / "first").run()
+    train(compose_config(first), host.registry, tmp_path / "first")
     overrides = [f"trainer.resume={tmp_path / 'first'}", "trainer.max_steps=9"]
-    trainer = Trainer(compose_config(overridden(TOY_SERIES, *overrides)), host.registry, tmp_path / "second", overrides)
-    assert trainer.config.cell.hidden_size == 6 and trainer.progression.step == 6
-    trainer.run()
-    steps = [row["step"] for row in trainer.metrics_log.rows if row["split"] == "val"]
+    loops, steps_taken = [], []
+
+    def follow(loop):
+        loops.append(loop)
+        steps_taken.append(loop.progression.step)
+
+    config = compose_config(overridden(TOY_SERIES, *overrides))
+    train(config, host.registry, tmp_path / "second", overrides, callbacks={"step_end": [follow]})
+    assert steps_taken == [7, 8, 9]  # on from the checkpoint's step 6
+    assert load_checkpoint(tmp_path / "second" / "checkpoints" / "last.pt")["config"]["cell"]["hidden_size"] == 6
+    steps = [row["step"] for row in loops[0].metrics_log.rows if row["split"] == "val"]
     assert steps == [3, 6, 9]
     assert (tmp_path / "second" / "checkpoints" / "best.pt").is_file()
 
 
 def test_resume_refuses_an_override_that_changes_the_trained_model(compose_config, host, tmp_path):
-    Trainer(compose_config(overridden(TOY_SERIES, "trainer.max_steps=3")), host.registry, tmp_path / "first").run()
+    train(compose_config(overridden(TOY_SERIES, "trainer.max_steps=3")), host.registry, tmp_path / "first")
     overrides = [f"trainer.resume={tmp_path / 'first'}", "cell.hidden_size=12"]
     with pytest.raises(CheckpointError, match="does not fit the model this config builds"):
-        Trainer(compose_config(overridden(TOY_SERIES, *overrides)), host.registry, tmp_path / "second", overrides)
+        train(compose_config(overridden(TOY_SERIES, *overrides)), host.registry, tmp_path / "second", overrides)
 
 
 def run_seqkit(arguments: list[str], cwd: Path) -> subprocess.Popen:

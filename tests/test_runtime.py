@@ -1,10 +1,10 @@
-"""trainer.precision: the settings, their checks, and what ``auto`` picks on each device."""
+"""seqkit.runtime: precision settings, their checks, and what ``auto`` picks on each device."""
 
 import pytest
 import torch
 
-from seqkit import precision
-from seqkit.precision import Precision, native_bfloat16
+from seqkit import runtime
+from seqkit.runtime import Precision, native_bfloat16
 
 CPU = torch.device("cpu")
 
@@ -13,7 +13,7 @@ CPU = torch.device("cpu")
 def test_auto_takes_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, caplog, native, chosen, dtype):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    with caplog.at_level("INFO", logger=precision.__name__):
+    with caplog.at_level("INFO", logger=runtime.__name__):
         chosen_precision = Precision("auto", CPU)
     assert (chosen_precision.name, chosen_precision.dtype) == (chosen, dtype)
     assert f"trainer.precision=auto chose {chosen} on cpu" in caplog.text
