@@ -1,17 +1,16 @@
 """Text generation from a trained token model: priming, temperature, top-k/top-p, greedy, stop conditions.
 
-The ``text`` sampler primes the model with ``prime`` and then draws one character at a time, feeding
-each back with the carried state, for up to ``length`` characters or until ``tunes`` complete tunes
-are drawn (a tune starts at an ``X:`` line and ends at a blank line or at the next ``X:``). It uses
-its own seeded ``torch.Generator``, so sampling never moves the global random state that training
-depends on. The unknown symbol (index 0) is never drawn. A model trained with a context beside its
-characters (``DataSpec.context_size``, e.g. the ABC bar clock) gets it from the sample format's
-tracker, which reads each stream as it is drawn.
+The ``text`` sampler primes the model with ``prime`` (by default the data format's own priming text)
+and then draws one symbol at a time, feeding each back with the carried state, for up to ``length``
+symbols or until ``pieces`` complete pieces are drawn (what a piece is, a tune or a document, the
+data's format says through its piece counter). It uses its own seeded ``torch.Generator``, so sampling
+never moves the global random state that training depends on. The unknown symbol (index 0) is never
+drawn. A model trained with a context beside its symbols (``DataSpec.context_size``) gets it from the
+sample format's tracker, which reads each stream as it is drawn.
 
-Writes ``<file_name><suffix>`` (``samples.abc`` for ABC data) and returns what ``summary.json``
-records under ``samples``: the file, its length, and the data's own report on the text. With
-``export`` (the default) the data's format also writes companion files (for ABC: one MIDI file per
-tune when music21 is installed) and says what it wrote.
+Writes ``<file_name><suffix>`` and returns what ``summary.json`` records under ``samples``: the file,
+its length, and the data's own report on the text. With ``export`` (the default) the data's format
+also writes companion files and says what it wrote.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from seqkit import hookimpl
-from seqkit.components import ContextTracker, SampleFormat, Vocabulary
+from seqkit.components import ContextTracker, PieceCounter, SampleFormat, Vocabulary
 from seqkit.hookspecs import RegisterComponent
 
 
@@ -32,11 +31,13 @@ from seqkit.hookspecs import RegisterComponent
 class TextSamplerConfig:
     """How to draw text from a model."""
 
-    prime: str = "X:1\n"
-    #: Characters to draw at most (after the priming text).
+    #: The text each stream starts from (``None``: the data format's own priming text).
+    prime: str | None = None
+    #: Symbols to draw at most (after the priming text).
     length: int = 1000
-    #: Stop a stream once it holds this many complete tunes (``None``: only ``length`` stops it).
-    tunes: int | None = None
+    #: Stop a stream once it holds this many complete pieces, as the data's format counts them (tunes for
+    #: ABC); ``None``: only ``length`` stops it.
+    pieces: int | None = None
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
@@ -72,39 +73,6 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-class TuneCounter:
-    """Counts complete tunes in text fed one character at a time.
-
-    A tune starts at a line beginning with ``X:`` and is complete at the next blank line or at the
-    next ``X:`` line. ``cut`` is where the text should end once enough tunes are complete: before
-    the ``X:`` that completed the last one.
-    """
-
-    def __init__(self) -> None:
-        self.complete = 0
-        self.in_tune = False
-        self.line = ""
-        self.position = 0
-        self.cut: int | None = None
-
-    def feed(self, character: str) -> None:
-        line_start = self.position - len(self.line)
-        self.position += 1
-        if character == "\n":
-            if self.in_tune and not self.line.strip():
-                self.complete += 1
-                self.in_tune = False
-                self.cut = self.position
-            self.line = ""
-            return
-        self.line += character
-        if self.line == "X:":
-            if self.in_tune:
-                self.complete += 1
-                self.cut = line_start
-            self.in_tune = True
-
-
 def context_trackers(model: nn.Module, sample_format: SampleFormat | None, streams: int) -> list[ContextTracker] | None:
     """One context tracker per stream for a model trained with a context; ``None`` for one without."""
     spec = getattr(getattr(model, "module", model), "spec", None)  # a wrapped model (averaged, DDP) has .module
@@ -125,8 +93,38 @@ def context_trackers(model: nn.Module, sample_format: SampleFormat | None, strea
     return trackers
 
 
+def priming_text(config: TextSamplerConfig, sample_format: SampleFormat, vocabulary: Vocabulary) -> str:
+    """``sampler.prime``, or the format's own priming text; every symbol of it must be in the vocabulary."""
+    prime = config.prime if config.prime is not None else sample_format.prime
+    if not prime:
+        raise ValueError(
+            f"sampler.prime is not set and {sample_format.suffix} text has no priming text of its own; "
+            "set sampler.prime to a few symbols of the training data"
+        )
+    unknown = sorted({c for c in prime if c not in vocabulary})
+    if unknown:
+        raise ValueError(
+            f"sampler.prime holds characters the model's vocabulary lacks: {''.join(unknown)!r}; "
+            "prime with characters of the training data"
+        )
+    return prime
+
+
+def piece_counters(config: TextSamplerConfig, sample_format: SampleFormat) -> list[PieceCounter]:
+    """One piece counter per stream when ``sampler.pieces`` is set; none otherwise."""
+    if config.pieces is None:
+        return []
+    counters = [sample_format.piece_counter() for _ in range(config.num_samples)]
+    if counters[0] is None:
+        raise ValueError(
+            f"sampler.pieces needs a data format that counts pieces, and {sample_format.suffix} text has none; "
+            "stop streams with sampler.length instead"
+        )
+    return counters
+
+
 class TextSampler:
-    """Draws text from a token model: primed, temperature/top-k/top-p or greedy, seeded, stops at N tunes."""
+    """Draws text from a token model: primed, temperature/top-k/top-p or greedy, seeded, stops at N pieces."""
 
     def __init__(self, config: TextSamplerConfig):
         if not config.temperature > 0:
@@ -137,12 +135,12 @@ class TextSampler:
             raise ValueError(f"sampler.top_p must be in (0, 1] (or null), got {config.top_p}")
         if config.length < 0:
             raise ValueError(f"sampler.length must be >= 0, got {config.length}")
-        if config.tunes is not None and config.tunes < 1:
-            raise ValueError(f"sampler.tunes must be at least 1 (or null), got {config.tunes}")
+        if config.pieces is not None and config.pieces < 1:
+            raise ValueError(f"sampler.pieces must be at least 1 (or null), got {config.pieces}")
         if config.num_samples < 1:
             raise ValueError(f"sampler.num_samples must be at least 1, got {config.num_samples}")
-        if not config.prime:
-            raise ValueError("sampler.prime must not be empty: the model needs at least one character to start")
+        if config.prime == "":
+            raise ValueError("sampler.prime must not be empty: the model needs at least one symbol to start")
         self.config = config
 
     def choose(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -172,26 +170,22 @@ class TextSampler:
         tracker, one per stream, fed every character as the dataset's batches would have it.
         """
         config = self.config
+        sample_format = sample_format or SampleFormat()
+        prime = priming_text(config, sample_format, vocabulary)
         trackers = context_trackers(model, sample_format, config.num_samples)
-        unknown = sorted({c for c in config.prime if c not in vocabulary})
-        if unknown:
-            raise ValueError(
-                f"sampler.prime holds characters the model's vocabulary lacks: {''.join(unknown)!r}; "
-                "prime with characters of the training data"
-            )
         generator = torch.Generator().manual_seed(config.seed)
-        texts = [config.prime] * config.num_samples
-        counters = [TuneCounter() for _ in texts]
+        texts = [prime] * config.num_samples
+        counters = piece_counters(config, sample_format)
         for counter in counters:
-            for character in config.prime:
+            for character in prime:
                 counter.feed(character)
-        active = [config.tunes is None or c.complete < config.tunes for c in counters]
-        if not any(active):  # the priming text alone already holds the tunes asked for
-            return [config.prime[: counter.cut] for counter in counters]
-        inputs = torch.tensor([vocabulary.encode(config.prime)] * config.num_samples, device=device)
+        active = [counter.complete < config.pieces for counter in counters] if counters else [True] * len(texts)
+        if not any(active):  # the priming text alone already holds the pieces asked for
+            return [prime[: counter.cut] for counter in counters]
+        inputs = torch.tensor([vocabulary.encode(prime)] * config.num_samples, device=device)
         extra: tuple[torch.Tensor, ...] = ()  # the context, for a model that reads one
         if trackers is not None:
-            extra = (torch.tensor([[t.feed(c) for c in config.prime] for t in trackers], device=device),)
+            extra = (torch.tensor([[t.feed(c) for c in prime] for t in trackers], device=device),)
         was_training = model.training
         model.eval()
         try:
@@ -209,10 +203,11 @@ class TextSampler:
                         if trackers is not None:
                             last_context[stream] = trackers[stream].feed(character)
                         texts[stream] += character
-                        counters[stream].feed(character)
-                        if config.tunes is not None and counters[stream].complete >= config.tunes:
-                            active[stream] = False
-                            texts[stream] = texts[stream][: counters[stream].cut]
+                        if counters:
+                            counters[stream].feed(character)
+                            if counters[stream].complete >= config.pieces:
+                                active[stream] = False
+                                texts[stream] = texts[stream][: counters[stream].cut]
                     if trackers is not None:
                         extra = (torch.tensor(last_context, device=device).unsqueeze(1),)
                     logits, state = model(chosen.to(device).unsqueeze(1), state, *extra)
@@ -230,7 +225,7 @@ class TextSampler:
     ) -> dict[str, Any]:
         """Draw the streams, write them to ``out_dir/<file_name><suffix>`` and report on them."""
         texts = self.generate(model, vocabulary, torch.device(device), sample_format)
-        # Each stream ends with a newline and a blank line separates streams, so no tune runs into the next.
+        # Each stream ends with a newline and a blank line separates streams, so no piece runs into the next.
         text = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

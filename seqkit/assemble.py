@@ -6,7 +6,7 @@ finished run needs no training data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -40,7 +40,7 @@ def build_dataset(config: DictConfig, registry: Registry) -> Dataset:
 def sample_format_of(config: DictConfig, registry: Registry) -> SampleFormat:
     """The dataset's way of storing and judging samples (a plain text file when it has none)."""
     component = registry.get("dataset", config.dataset.name)
-    return getattr(component.factory, "sample_format", None) or SampleFormat()
+    return component.extras.get("sample_format") or SampleFormat()
 
 
 def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec: DataSpec) -> SequenceModel:
@@ -59,7 +59,17 @@ def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec
         head,
         model_config,
         hidden_size,
+        extension_factory(config, registry, spec),
     )
+
+
+def extension_factory(config: DictConfig, registry: Registry, spec: DataSpec) -> Callable[[], Any] | None:
+    """What builds the dataset's model extension (its registered ``model_extension``), if it has one."""
+    if config.get("dataset") is None or "name" not in config.dataset:
+        return None
+    component, dataset_config = component_config(config, "dataset", registry)
+    make = component.extras.get("model_extension")
+    return (lambda: make(dataset_config, spec)) if make is not None else None
 
 
 def build_sampler(config: DictConfig, registry: Registry) -> Sampler | None:

@@ -12,7 +12,7 @@ for real values; hidden sequences ``(batch, time, hidden)``.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -176,10 +176,10 @@ class Dataset(metaclass=ABCMeta):
 class Cell(nn.Module, metaclass=ABCMeta):
     """One recurrent step ``(x_t, state) -> (h_t, state)`` built by ``factory(config, input_size)``.
 
-    Subclasses set ``input_size``/``hidden_size`` and implement ``forward`` and ``initial_state``.
-    A cell may also implement ``forward_sequence(x, state) -> (outputs, state)`` over a whole
-    ``(batch, time, input)`` sequence (for a fused kernel or a hand-written backward); the recurrent
-    runner uses it when present, and it must give the same numbers as stepping ``forward``.
+    Subclasses set ``input_size``/``hidden_size`` and implement ``forward`` (and ``initial_state`` when
+    the state is not a single ``h``). The recurrent runner hands a cell whole sequences through
+    ``forward_sequence``, which steps ``forward`` through time; a cell may override it with a fused
+    kernel or a hand-written backward, and must then give the same numbers as stepping.
     """
 
     input_size: int
@@ -192,6 +192,17 @@ class Cell(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Advance one step: ``x`` is ``(batch, input)``; returns ``h_t`` and the new state."""
+
+    def forward_sequence(self, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Run over ``inputs`` ``(batch, time, input)``: the outputs ``(batch, time, hidden)`` and the last state.
+
+        By default one ``forward`` step at a time.
+        """
+        outputs = []
+        for t in range(inputs.shape[1]):
+            h, state = self(inputs[:, t], state)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), state
 
 
 class Head(nn.Module, metaclass=ABCMeta):
@@ -239,16 +250,30 @@ class ContextTracker(Protocol):
         ...
 
 
+class PieceCounter(Protocol):
+    """Counts the complete pieces (tunes, documents) in text fed one symbol at a time."""
+
+    #: Complete pieces so far.
+    complete: int
+    #: Where the text should end once enough pieces are complete (after the last complete one).
+    cut: int | None
+
+    def feed(self, symbol: str) -> None: ...
+
+
 @dataclass
 class SampleFormat:
-    """How generated text is stored and judged: a file suffix and a report on the text.
+    """How generated text is primed, stored, cut into pieces and judged: the data's format, without the data.
 
-    A dataset class may expose one as the class attribute ``sample_format``; the sampler uses it to
-    name its file (``samples.abc``) and to add the report (e.g. how many tunes are well-formed) to
-    ``summary.json``. ``report`` must work from the text alone: sampling happens without the data.
+    A dataset plugin registers one beside its dataset (``register(..., sample_format=...)``); the
+    sampler primes each stream with ``prime`` unless told otherwise, names its file with ``suffix``
+    (``samples.abc``), stops a stream after N pieces with ``piece_counter`` and adds ``report`` to
+    ``summary.json``. Everything works from the text alone: sampling happens without the data.
     """
 
     suffix: str = ".txt"
+    #: The text a generated stream starts from when the sampler is given none ("": it must be given one).
+    prime: str = ""
 
     def report(self, text: str) -> dict[str, Any]:
         return {"characters": len(text)}
@@ -260,12 +285,33 @@ class SampleFormat:
         """
         return None
 
+    def piece_counter(self) -> PieceCounter | None:
+        """A fresh counter of complete pieces for one generated stream; ``None``: the format has no pieces."""
+        return None
+
     def export(self, text: str, out_dir: Path, stem: str) -> dict[str, Any]:
         """Write companion files of the samples into ``out_dir`` (e.g. one MIDI file per tune).
 
         Returns what ``summary.json`` records about them under ``samples``; by default nothing.
         """
         return {}
+
+
+class ModelExtension(nn.Module, metaclass=ABCMeta):
+    """A dataset's addition to the model's predictions, computed from the raw inputs.
+
+    Built by the ``model_extension(config, spec)`` a dataset plugin registers; the model returns
+    ``head(hidden) + extension(inputs)``, so the recurrent part learns what the extension misses (e.g.
+    a linear skip from the last inputs, as in LSTNet). Its weights are the model's, saved and loaded
+    with it.
+    """
+
+    @abstractmethod
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What to add to the predictions for ``inputs`` (shaped like the predictions)."""
+
+    def fit(self, batches: Iterable[Batch]) -> None:
+        """Initialise from the training batches before a fresh run trains (not on resume); by default nothing."""
 
 
 @runtime_checkable

@@ -13,8 +13,9 @@ import pluggy
 hookspec = pluggy.HookspecMarker("seqkit")
 hookimpl = pluggy.HookimplMarker("seqkit")
 
-#: ``register(name, factory, config_class)``: one component, its factory and its config dataclass.
-RegisterComponent = Callable[[str, Callable, type], None]
+#: ``register(name, factory, config_class, **extras)``: one component, its factory and its config dataclass
+#: (datasets may add the keyword extras ``sample_format`` and ``model_extension``).
+RegisterComponent = Callable[..., None]
 #: ``register(directory)``: a folder of Hydra config groups (``experiment/x.yaml``, ``dataset/y.yaml``).
 RegisterConfigDir = Callable[[str], None]
 
@@ -26,10 +27,14 @@ RegisterConfigDir = Callable[[str], None]
 
 @hookspec
 def register_datasets(register: RegisterComponent) -> None:
-    """Register datasets: ``register(name, factory, config_class)``.
+    """Register datasets: ``register(name, factory, config_class, sample_format=..., model_extension=...)``.
 
     :param register: call with the dataset's name, ``factory(config) -> Dataset`` and its config
-        dataclass (stored under the config group ``dataset/<name>``).
+        dataclass (stored under the config group ``dataset/<name>``). Two optional keywords give what
+        a finished run needs without its data: ``sample_format``, a ``SampleFormat`` saying how
+        generated text is primed, stored, cut into pieces and judged; ``model_extension``,
+        ``model_extension(config, spec) -> ModelExtension | None``, a module the model adds to its
+        predictions (e.g. a linear skip from the inputs).
     """
 
 

@@ -29,7 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "seqkit.plugins.cells",
     "seqkit.plugins.heads",
     "seqkit.plugins.electricity",
-    "seqkit.plugins.abc_music",
+    "seqkit.plugins.abc",
     "seqkit.plugins.sampler",
 )
 
@@ -154,10 +154,12 @@ class _Loader:
             for implementation in getattr(self.plugin_manager.hook, hook_name).get_hookimpls():
                 plugin = implementation.plugin_name
 
-                def register(name: str, factory: Callable, config_class: type, _kind=kind, _plugin=plugin) -> None:
+                def register(
+                    name: str, factory: Callable, config_class: type, _kind=kind, _plugin=plugin, **extras
+                ) -> None:
                     if self.trace:
                         print(f"seqkit: {_plugin} registers {_kind} {name!r}", file=sys.stderr)
-                    self.registry.add(_kind, name, factory, config_class, _plugin)
+                    self.registry.add(_kind, name, factory, config_class, _plugin, extras)
 
                 self._call(plugin, implementation.function, register)
         for implementation in self.plugin_manager.hook.register_config_dirs.get_hookimpls():

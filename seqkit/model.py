@@ -1,19 +1,19 @@
-"""SequenceModel: input encoder (embedding or linear) + recurrent stack + head.
+"""SequenceModel: input encoder (embedding or linear) + recurrent stack + head (+ the dataset's extension).
 
 The model is assembled from a dataset's spec, a cell factory and a head; it knows nothing about which
-concrete cell or head it holds.
+concrete cell, head or dataset it holds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seqkit.components import Batch, DataSpec, Head
+from seqkit.components import DataSpec, Head, ModelExtension
 from seqkit.recurrent import CellFactory, RecurrentStack, StackState
 
 
@@ -31,16 +31,10 @@ class ModelConfig:
     embedding_size: int | None = None
     #: Wrap the model in ``torch.compile`` (optional speed-up; costs compile time at start).
     compile: bool = False
-    #: Add a linear map of the last N input steps to the head's output (an autoregressive "highway", as in
-    #: LSTNet): the recurrent part then learns what a linear forecast misses. 0: off. Real inputs only.
-    linear_skip: int = 0
     #: Parameter initialisation: ``default`` (each layer's own PyTorch scheme); ``uniform_unit_scaling``
     #: (weights U(+-sqrt(3 / fan_in)), biases 0: TensorFlow 0.x's default, for reproducing old results);
     #: ``glorot_uniform`` (weights U(+-sqrt(6 / (fan_in + fan_out))), biases 0).
     init: str = "default"
-    #: How the linear skip starts: ``random``, or ``least_squares``: fitted in closed form on the training
-    #: data before training, so the network starts from the linear forecast and learns what it misses.
-    linear_skip_init: str = "random"
     #: Where a dataset's context (``DataSpec.context_size``) enters the model: ``output`` (mixed into the
     #: top layer's hidden state on its way to the head, so each prediction sees it but the recurrent state
     #: does not carry it) or ``input`` (embedded and added to the input's encoding, so the state does).
@@ -73,10 +67,8 @@ def initialize(module: nn.Module, scheme: str) -> None:
 class ContextMix(nn.Module):
     """Mixes a context class into hidden states: ``h + tanh(W h + E[c])``.
 
-    Between the recurrent stack and the head, so a prediction can depend on the pair (state, context),
-    e.g. "a note was just written and two units of the bar are left", while the recurrent state itself
-    never carries the context. On the Goldberg data this generalises better than adding the context to
-    the inputs, which lets the state tie what it remembers to positions in the bar (README, Bach results).
+    Between the recurrent stack and the head, so a prediction can depend on the pair (state, context)
+    while the recurrent state itself never carries the context.
     """
 
     def __init__(self, classes: int, hidden_size: int):
@@ -98,6 +90,7 @@ class SequenceModel(nn.Module):
         head: Head,
         config: ModelConfig,
         hidden_size: int,
+        extension_factory: Callable[[], ModelExtension | None] | None = None,
     ):
         super().__init__()
         self.spec = spec
@@ -124,12 +117,8 @@ class SequenceModel(nn.Module):
         self.input_dropout = nn.Dropout(config.input_dropout)
         self.recurrent = RecurrentStack(cell_factory, width, config.num_layers, config.dropout)
         self.head = head
-        self.skip_steps = config.linear_skip
-        self.skip: nn.Linear | None = None
-        if self.skip_steps:
-            if spec.input_kind != "real" or spec.target_kind != "real" or spec.sequence_targets:
-                raise ValueError("model.linear_skip needs real-valued inputs and one real-valued target per sequence")
-            self.skip = nn.Linear(self.skip_steps * spec.input_size, spec.target_size)
+        #: The dataset's addition to the predictions (``None``: it adds nothing).
+        self.extension = extension_factory() if extension_factory is not None else None
         initialize(self, config.init)
 
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype = torch.float32) -> StackState:
@@ -150,35 +139,6 @@ class SequenceModel(nn.Module):
         if self.context_mix is not None:
             hidden = self.context_mix(hidden, context)
         predictions = self.head(hidden)
-        if self.skip is not None:
-            if inputs.shape[1] < self.skip_steps:
-                raise ValueError(f"model.linear_skip={self.skip_steps} exceeds the {inputs.shape[1]} input steps")
-            predictions = predictions + self.skip(inputs[:, -self.skip_steps :].flatten(1))
+        if self.extension is not None:
+            predictions = predictions + self.extension(inputs)
         return predictions, state
-
-
-@torch.no_grad()
-def fit_linear_skip(model: SequenceModel, batches: Iterable[Batch], ridge: float = 1e-6) -> None:
-    """Set the model's linear skip to the (ridge) least-squares fit of the targets on the last input steps.
-
-    One pass over ``batches`` accumulates the normal equations in float64, so memory stays at
-    ``(steps * features + 1) ** 2`` numbers whatever the data's size.
-    """
-    if model.skip is None:
-        raise ValueError("model.linear_skip_init=least_squares needs model.linear_skip > 0")
-    gram = moments = None
-    count = 0
-    for batch in batches:
-        inputs = batch.inputs[:, -model.skip_steps :].flatten(1).double()
-        inputs = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=inputs.dtype)], dim=1)
-        targets = batch.targets.reshape(len(inputs), -1).double()
-        gram = inputs.T @ inputs if gram is None else gram + inputs.T @ inputs
-        moments = inputs.T @ targets if moments is None else moments + inputs.T @ targets
-        count += len(inputs)
-    if gram is None:
-        raise ValueError("the train split yields no batches to fit the linear skip on")
-    # A ridge in proportion to the data keeps one-hot or constant columns from making the system singular.
-    solution = torch.linalg.solve(gram + ridge * count * torch.eye(len(gram), dtype=gram.dtype), moments)
-    device = model.skip.weight.device
-    model.skip.weight.copy_(solution[:-1].T.to(device))
-    model.skip.bias.copy_(solution[-1].to(device))

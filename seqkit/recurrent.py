@@ -1,8 +1,8 @@
 """Runs any cell through time: stacked layers, dropout between them, and state carried across batches.
 
-The runner is the only place that knows about time. A cell that offers ``forward_sequence`` (a fused
-kernel, or a hand-written backward through time) is handed the whole sequence; any other cell is
-stepped one time step at a time. Both paths must agree, which the cell tests check.
+Each layer's cell gets the whole sequence through ``Cell.forward_sequence``: a fused kernel or a
+hand-written backward where the cell has one, a loop over its steps otherwise. Both paths must agree,
+which the cell checks verify by comparing with :func:`step_through_time`.
 """
 
 from __future__ import annotations
@@ -21,20 +21,14 @@ CellFactory = Callable[[int], Cell]
 
 
 def step_through_time(cell: Cell, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-    """Run ``cell`` over ``inputs`` ``(batch, time, features)`` one step at a time."""
-    outputs = []
-    for t in range(inputs.shape[1]):
-        h, state = cell(inputs[:, t], state)
-        outputs.append(h)
-    return torch.stack(outputs, dim=1), state
+    """Run ``cell`` over ``inputs`` ``(batch, time, features)`` one ``forward`` step at a time, whatever
+    whole-sequence path it has: the reference its ``forward_sequence`` must match."""
+    return Cell.forward_sequence(cell, inputs, state)
 
 
 def run_cell(cell: Cell, inputs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-    """Run one layer over a sequence, using the cell's whole-sequence path when it has one."""
-    forward_sequence = getattr(cell, "forward_sequence", None)
-    if forward_sequence is not None:
-        return forward_sequence(inputs, state)
-    return step_through_time(cell, inputs, state)
+    """Run one layer over a sequence through the cell's whole-sequence path."""
+    return cell.forward_sequence(inputs, state)
 
 
 def detach_state(state: StackState | None) -> StackState | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 ComponentKind = Literal["dataset", "cell", "head", "sampler"]
 KINDS: tuple[ComponentKind, ...] = ("dataset", "cell", "head", "sampler")
+#: Keyword arguments ``register`` takes besides the factory and config class, by kind: the parts of a
+#: dataset that a finished run needs without its data (see ``hookspecs.register_datasets``).
+EXTRAS: dict[ComponentKind, tuple[str, ...]] = {"dataset": ("sample_format", "model_extension")}
 
 
 class RegistryError(LookupError):
@@ -28,6 +31,8 @@ class Component:
     factory: Callable
     config_class: type
     plugin: str
+    #: The keyword extras it was registered with (:data:`EXTRAS`), e.g. a dataset's ``sample_format``.
+    extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
         doc = (self.factory.__doc__ or "").strip().splitlines()
@@ -40,7 +45,15 @@ class Registry:
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
 
-    def add(self, kind: ComponentKind, name: str, factory: Callable, config_class: type, plugin: str) -> None:
+    def add(
+        self,
+        kind: ComponentKind,
+        name: str,
+        factory: Callable,
+        config_class: type,
+        plugin: str,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
         if kind not in self._tables:
             raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
         if not isinstance(name, str) or not name.isidentifier():
@@ -49,6 +62,14 @@ class Registry:
             raise RegistryError(f"{kind} {name!r} from plugin {plugin!r}: factory {factory!r} is not callable")
         if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
             raise RegistryError(f"{kind} {name!r} from plugin {plugin!r}: config class must be a dataclass")
+        extras = dict(extras or {})
+        unknown = sorted(set(extras) - set(EXTRAS.get(kind, ())))
+        if unknown:
+            accepted = ", ".join(EXTRAS.get(kind, ())) or "none"
+            raise RegistryError(
+                f"{kind} {name!r} from plugin {plugin!r}: register() got unknown keyword(s) {', '.join(unknown)}; "
+                f"a {kind} accepts: {accepted}"
+            )
         existing = self._tables[kind].get(name)
         if existing is not None:
             if existing.plugin == plugin and existing.factory is factory:
@@ -56,7 +77,7 @@ class Registry:
             raise RegistryError(
                 f"{kind} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
             )
-        self._tables[kind][name] = Component(kind, name, factory, config_class, plugin)
+        self._tables[kind][name] = Component(kind, name, factory, config_class, plugin, extras)
 
     def get(self, kind: ComponentKind, name: str) -> Component:
         table = self._tables[kind]

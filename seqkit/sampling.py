@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from seqkit.assemble import as_config, build_model, build_sampler, sample_format_of
 from seqkit.checkpoint import load_checkpoint
@@ -54,15 +54,33 @@ class SampleRequest:
         return Path(self.checkpoint)
 
 
+def sampler_section(stored: DictConfig | None, overrides: list[str], registry: Registry) -> DictConfig:
+    """The sampler config to sample with: the run's own, changed by ``overrides`` (``temperature=0.5``).
+
+    ``name=X`` picks another sampler; the run's options then stay with the run's sampler. A run trained
+    without one samples with the only sampler installed, or names the choice to make.
+    """
+    stored = stored if stored is not None else OmegaConf.create({})
+    chosen = OmegaConf.from_dotlist(overrides)
+    name = chosen.get("name") or stored.get("name")
+    if name is None:
+        installed = registry.names("sampler")
+        if len(installed) != 1:
+            raise ValueError(
+                f"the run was trained without a sampler; choose one with name=NAME "
+                f"(available: {registry.describe_available('sampler')})"
+            )
+        name = installed[0]
+    kept = stored if stored.get("name") in (None, name) else {}
+    return OmegaConf.merge(kept, chosen, {"name": name})
+
+
 def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any]:
     """Sample with a finished run's checkpoint; writes the samples and ``samples.json``; returns the report."""
     device = resolve_device(request.device)
     payload = load_checkpoint(request.checkpoint_path(), map_location=device)
     config = as_config(payload["config"])
-    # A run trained without a sampler, or with a preset's sampler options but none chosen, uses ``text``.
-    config.sampler = OmegaConf.merge(
-        {"name": "text"}, config.get("sampler") or {}, OmegaConf.from_dotlist(request.sampler_overrides)
-    )
+    config.sampler = sampler_section(config.get("sampler"), request.sampler_overrides, registry)
     vocabulary_data = payload.get("artifacts", {}).get("vocabulary")
     if vocabulary_data is None:
         raise ValueError(f"{request.checkpoint_path()} holds no vocabulary: its model does not generate text")

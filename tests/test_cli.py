@@ -60,6 +60,7 @@ def test_plugins_json_names_each_component_and_its_plugin(tmp_path):
     provided = {(c["kind"], c["name"]): p["name"] for p in listing["plugins"] for c in p["components"]}
     assert provided[("cell", "gru")] == "seqkit.plugins.cells"
     assert provided[("dataset", "electricity")] == "seqkit.plugins.electricity"
+    assert provided[("dataset", "abc")] == "seqkit.plugins.abc"
     assert provided[("head", "softmax")] == "seqkit.plugins.heads"
     assert provided[("sampler", "text")] == "seqkit.plugins.sampler"
     assert listing["failures"] == []

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from seqkit.components import DataSpec
+from seqkit.components import DataSpec, ModelExtension
 from seqkit.model import ModelConfig, SequenceModel
 from seqkit.plugins.heads import RegressionConfig, RegressionHead, SoftmaxConfig, SoftmaxHead
 
@@ -20,6 +20,10 @@ def model_for(spec: DataSpec, config: ModelConfig, hidden_size: int = 6) -> Sequ
         head = RegressionHead(RegressionConfig(), hidden_size, spec)
     factory = lambda input_size: ToyCell(ToyCellConfig(hidden_size=hidden_size), input_size)  # noqa: E731
     return SequenceModel(spec, factory, head, config, hidden_size)
+
+
+def toy_layer(input_size: int) -> ToyCell:
+    return ToyCell(ToyCellConfig(hidden_size=6), input_size)
 
 
 def test_token_inputs_are_embedded_as_wide_as_the_hidden_state_by_default():
@@ -73,22 +77,19 @@ def test_state_passed_back_in_continues_the_stream():
     assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-6)
 
 
-def test_linear_skip_adds_a_linear_map_of_the_last_steps():
-    torch.manual_seed(0)
-    model = model_for(REAL, ModelConfig(linear_skip=2))
+class AddLastInput(ModelExtension):
+    """Adds the last step's first feature to each prediction: an extension whose effect is known."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs[:, -1, :1]
+
+
+def test_a_dataset_extension_adds_to_the_heads_predictions():
+    model = SequenceModel(REAL, toy_layer, RegressionHead(RegressionConfig(), 6, REAL), ModelConfig(), 6, AddLastInput)
     inputs = torch.randn(4, 5, 3)
     hidden, _ = model.recurrent(inputs)
-    expected = model.head(hidden) + model.skip(inputs[:, -2:].reshape(4, 6))
-    assert torch.allclose(model(inputs)[0], expected, atol=1e-6)
-
-
-def test_linear_skip_is_refused_for_token_data_and_too_short_windows():
-    import pytest
-
-    with pytest.raises(ValueError, match="model.linear_skip needs real-valued inputs"):
-        model_for(TOKENS, ModelConfig(linear_skip=2))
-    with pytest.raises(ValueError, match="exceeds the 2 input steps"):
-        model_for(REAL, ModelConfig(linear_skip=3))(torch.randn(1, 2, 3))
+    assert torch.allclose(model(inputs)[0], model.head(hidden) + inputs[:, -1, :1], atol=1e-6)
+    assert isinstance(model.extension, AddLastInput)
 
 
 def test_init_schemes_set_matrix_bounds_and_zero_biases():
@@ -117,24 +118,6 @@ def test_model_init_applies_to_every_layer():
     for name, parameter in model.named_parameters():
         if parameter.dim() == 1:
             assert torch.count_nonzero(parameter) == 0, name
-
-
-def test_least_squares_skip_recovers_a_linear_rule():
-    import pytest
-
-    from seqkit.components import Batch
-    from seqkit.model import fit_linear_skip
-
-    torch.manual_seed(0)
-    model = model_for(REAL, ModelConfig(linear_skip=2))
-    inputs = torch.randn(200, 4, 3)
-    rule = torch.tensor([0.5, -1.0, 2.0, 0.25, 0.0, 1.5])
-    targets = (inputs[:, -2:].reshape(200, 6) @ rule + 0.3)[:, None]
-    fit_linear_skip(model, [Batch(inputs[:100], targets[:100]), Batch(inputs[100:], targets[100:])])
-    assert torch.allclose(model.skip.weight[0], rule, atol=1e-3)
-    assert model.skip.bias.item() == pytest.approx(0.3, abs=1e-3)
-    with pytest.raises(ValueError, match="needs model.linear_skip > 0"):
-        fit_linear_skip(model_for(REAL, ModelConfig()), [])
 
 
 def steps_changed_by_context(model: SequenceModel) -> tuple[list[list[bool]], tuple]:

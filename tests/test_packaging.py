@@ -34,7 +34,11 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_ships_the_plugins_and_configs_inside_the_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"seqkit/cli.py", "seqkit/plugins/cells.py", "seqkit/plugins/heads.py", "seqkit/conf/config.yaml"} <= names
+    assert {"seqkit/cli.py", "seqkit/plugins/heads.py", "seqkit/conf/config.yaml"} <= names
+    # The built-in plugins that are packages, each with its modules.
+    assert {"seqkit/plugins/cells/__init__.py", "seqkit/plugins/cells/bptt.py"} <= names
+    assert {"seqkit/plugins/abc/__init__.py", "seqkit/plugins/abc/dataset.py", "seqkit/plugins/abc/check.py"} <= names
+    assert {"seqkit/plugins/electricity/__init__.py", "seqkit/plugins/electricity/dataset.py"} <= names
     assert "seqkit/conf/experiment/bach.yaml" in names and "seqkit/conf/experiment/electricity.yaml" in names
     assert not any(name.startswith(("plugins/", "conf/", "tests/")) for name in names)
 

@@ -51,10 +51,10 @@ def test_unknown_name_when_nothing_is_registered():
 
 def test_same_name_from_two_plugins_names_both():
     registry = Registry()
-    registry.add("dataset", "abc", make, Options, "seqkit.plugins.abc_music")
+    registry.add("dataset", "abc", make, Options, "seqkit.plugins.abc")
     with pytest.raises(RegistryError) as error:
         registry.add("dataset", "abc", other_make, Options, "their_plugin")
-    assert "'seqkit.plugins.abc_music'" in str(error.value) and "'their_plugin'" in str(error.value)
+    assert "'seqkit.plugins.abc'" in str(error.value) and "'their_plugin'" in str(error.value)
 
 
 def test_same_component_from_the_same_plugin_twice_is_not_a_clash():

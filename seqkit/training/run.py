@@ -23,7 +23,6 @@ from seqkit.assemble import build_dataset, build_model, build_sampler, sample_fo
 from seqkit.checkpoint import load_checkpoint, preserved_random_states, resume_path
 from seqkit.components import Sampler
 from seqkit.config import TrainerConfig, config_for_resume
-from seqkit.model import fit_linear_skip
 from seqkit.registry import Registry
 from seqkit.runlog import MetricsLog, TensorBoardLog, plot_loss, write_json
 from seqkit.runtime import Precision, configure_determinism, device_for, seed_everything
@@ -89,8 +88,8 @@ def train(
     seed_everything(config.seed)
     dataset = build_dataset(config, registry)
     model = build_model(config, registry, dataset.spec).to(device)
-    if payload is None and config.model.linear_skip_init == "least_squares":
-        fit_linear_skip(model, dataset.batches("train"))
+    if payload is None and model.extension is not None:
+        model.extension.fit(dataset.batches("train"))
     if ranks.rank > 0:
         seed_everything(config.seed + ranks.rank)  # same initial weights, own dropout masks
     optimizer = build_optimizer(model, config.optimizer)

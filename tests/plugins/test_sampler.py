@@ -13,7 +13,6 @@ from seqkit.model import ModelConfig, SequenceModel
 from seqkit.plugins.sampler import (
     TextSampler,
     TextSamplerConfig,
-    TuneCounter,
     register_samplers,
     top_k_filter,
     top_p_filter,
@@ -85,8 +84,30 @@ def cycle_model(text: str, unknown_logit: float = 0.0) -> Bigram:
     return Bigram(table)
 
 
-def draw(model: nn.Module, **options) -> list[str]:
-    return TextSampler(TextSamplerConfig(**options)).generate(model, VOCABULARY, CPU)
+class LineCounter:
+    """A piece counter for which every line is a piece, complete at its newline."""
+
+    def __init__(self) -> None:
+        self.complete, self.cut, self.position = 0, None, 0
+
+    def feed(self, symbol: str) -> None:
+        self.position += 1
+        if symbol == "\n":
+            self.complete, self.cut = self.complete + 1, self.position
+
+
+class Lines(SampleFormat):
+    """Text whose pieces are lines."""
+
+    def piece_counter(self) -> LineCounter:
+        return LineCounter()
+
+
+LINES = Lines(prime="X:1\n")
+
+
+def draw(model: nn.Module, sample_format: SampleFormat = LINES, **options) -> list[str]:
+    return TextSampler(TextSamplerConfig(**options)).generate(model, VOCABULARY, CPU, sample_format)
 
 
 # -- filters -----------------------------------------------------------------------------------------
@@ -176,9 +197,25 @@ def test_the_unknown_symbol_is_never_drawn() -> None:
     assert greedy == "X:ab|\nX:ab|\n"
 
 
-def test_drawing_stops_after_the_asked_number_of_tunes() -> None:
-    (text,) = draw(cycle_model("X:ab|\n"), prime="X:", length=1000, greedy=True, tunes=2)
+def test_drawing_stops_after_the_asked_number_of_pieces() -> None:
+    (text,) = draw(cycle_model("X:ab|\n"), prime="X:", length=1000, greedy=True, pieces=2)
     assert text == "X:ab|\nX:ab|\n"
+
+
+def test_asking_for_pieces_of_a_format_without_pieces_is_refused() -> None:
+    with pytest.raises(ValueError, match="sampler.pieces needs a data format that counts pieces"):
+        draw(cycle_model("X:ab|\n"), SampleFormat(prime="X:"), length=10, pieces=2)
+
+
+def test_streams_start_from_the_formats_priming_text_unless_told_otherwise() -> None:
+    (primed_by_format,) = draw(cycle_model("X:ab|\n"), Lines(prime="X:"), length=4, greedy=True)
+    (primed_by_config,) = draw(cycle_model("X:ab|\n"), Lines(prime="X:"), prime="ab", length=4, greedy=True)
+    assert (primed_by_format, primed_by_config) == ("X:ab|\n", "ab|\nX:")
+
+
+def test_a_format_without_priming_text_needs_sampler_prime() -> None:
+    with pytest.raises(ValueError, match="sampler.prime is not set and .txt text has no priming text"):
+        draw(tiny_model(), SampleFormat(), length=5)
 
 
 def test_streams_are_drawn_independently() -> None:
@@ -187,19 +224,12 @@ def test_streams_are_drawn_independently() -> None:
     assert all(text.startswith("X:1\n") for text in texts)
 
 
-def test_a_blank_line_or_the_next_x_line_completes_a_tune() -> None:
-    counter = TuneCounter()
-    for character in "free text\nX:1\nab|\n\nmore free text\n\nX:2\nab|\nX:3\nab":
-        counter.feed(character)
-    assert counter.complete == 2
-
-
 def test_sample_writes_the_file_and_returns_its_report(tmp_path: Path) -> None:
-    class Judged(SampleFormat):
+    class Judged(Lines):
         def report(self, text: str) -> dict:
             return {"tunes": text.count("X:")}
 
-    sampler = TextSampler(TextSamplerConfig(prime="X:", length=1000, greedy=True, tunes=3, file_name="drawn"))
+    sampler = TextSampler(TextSamplerConfig(prime="X:", length=1000, greedy=True, pieces=3, file_name="drawn"))
     result = sampler.sample(cycle_model("X:ab|\n"), VOCABULARY, tmp_path, Judged(suffix=".abc"), CPU)
     assert (tmp_path / "drawn.abc").read_text(encoding="utf-8") == "X:ab|\n" * 3
     assert result == {"path": "drawn.abc", "characters": 18, "tunes": 3}
@@ -280,7 +310,7 @@ def test_a_model_with_a_context_gets_the_trackers_classes_for_what_it_draws() ->
 
 
 def test_a_model_with_a_context_needs_a_format_that_tracks_it() -> None:
-    sampler = TextSampler(TextSamplerConfig(length=5))
+    sampler = TextSampler(TextSamplerConfig(prime="X:1\n", length=5))
     with pytest.raises(ValueError, match="has no context tracker"):
         sampler.generate(RecordingContext(), VOCABULARY, CPU, SampleFormat())
     with pytest.raises(ValueError, match="trained with 4 context classes, but the sample format's tracker has 3"):
