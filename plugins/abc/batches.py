@@ -125,5 +125,5 @@ def tune_stream_batches(
     return (_window(inputs, targets, context, start, seq_length) for start in range(0, width, seq_length))
 
 
-def _joined(pieces: list[torch.Tensor]) -> torch.Tensor:
+def joined(pieces: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)

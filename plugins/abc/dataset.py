@@ -47,11 +47,11 @@ import torch
 from seqkit.components import SPLITS, Batch, Dataset, DataSpec, Split
 from seqkit.plugins.abc.bar_clock import CLASSES, bar_clock_classes
 from seqkit.plugins.abc.batches import (
-    _joined,
     build_vocabulary,
     count_batches,
     count_tune_batches,
     join_tunes,
+    joined,
     stream_batches,
     tune_stream_batches,
 )
@@ -108,7 +108,7 @@ class AbcDataset(Dataset):
                 name: [torch.tensor(bar_clock_classes(tune.text + "\n"), dtype=torch.long) for tune in tunes]
                 for name, tunes in self.split_tunes.items()
             }
-            self.contexts = {name: _joined(classes) for name, classes in self.tune_contexts.items()}
+            self.contexts = {name: joined(classes) for name, classes in self.tune_contexts.items()}
         self.spec = DataSpec(
             input_kind="tokens",
             input_size=len(self.vocabulary),
@@ -158,17 +158,18 @@ class AbcDataset(Dataset):
         text = "".join(tunes[i].text + "\n" for i in self.resampled_tunes(epoch))
         return text[: self.resample_length + 1]
 
-    def _ids(self, split: Split, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ids of ``split`` for ``epoch``, with their context classes when the dataset has a context."""
+    def stream(self, split: Split, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The text of ``split`` for ``epoch`` as one stream of ids, with its context classes when the
+        dataset has a context: what the stream batches are cut from (resampled and rotated for training)."""
         contexts = self.contexts[split] if self.contexts is not None else None
         if split != "train":
             return self.ids[split], contexts
         ids = self.ids[split]
         if self.config.resample_tunes is not None:
             drawn, end = self.resampled_tunes(epoch), self.resample_length + 1
-            ids = _joined([self.tune_ids["train"][i] for i in drawn])[:end]
+            ids = joined([self.tune_ids["train"][i] for i in drawn])[:end]
             if self.tune_contexts is not None:
-                contexts = _joined([self.tune_contexts["train"][i] for i in drawn])[:end]
+                contexts = joined([self.tune_contexts["train"][i] for i in drawn])[:end]
         if self.config.random_start:
             # Its own stream, apart from the resampling's: the same start with or without resampling.
             start = random.Random(f"start-{self.config.seed}-{epoch}").randrange(len(ids))
@@ -184,7 +185,7 @@ class AbcDataset(Dataset):
         if self._by_tune(split):
             contexts = self.tune_contexts[split] if self.tune_contexts is not None else None
             return tune_stream_batches(self.tune_ids[split], config.batch_size, config.seq_length, shard, contexts)
-        ids, context = self._ids(split, epoch)
+        ids, context = self.stream(split, epoch)
         return stream_batches(ids, config.batch_size, config.seq_length, shard, split != "train", context)
 
     def _by_tune(self, split: Split) -> bool:

@@ -25,12 +25,12 @@ def _check_hidden_size(hidden_size: int) -> None:
         raise ValueError(f"cell.hidden_size must be an integer of at least 1; got {hidden_size!r}")
 
 
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"cell.{key} must be one of {', '.join(choices)}; got {value!r}")
 
 
-class _RecurrentCell(Cell):
+class RecurrentCell(Cell):
     """Parameters, initialisation and the step/sequence plumbing shared by the built-in cells.
 
     A subclass sets ``gate_count`` and implements ``_step`` (the recurrent part of one step, given the

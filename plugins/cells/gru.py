@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from seqkit.components import State
-from seqkit.plugins.cells.base import _RecurrentCell
+from seqkit.plugins.cells.base import RecurrentCell
 from seqkit.plugins.cells.configs import GRUConfig
 
 
-class GRUCell(_RecurrentCell):
+class GRUCell(RecurrentCell):
     """GRU cell as ``nn.GRUCell`` computes it: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``."""
 
     gate_count = 3

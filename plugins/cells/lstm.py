@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from seqkit.components import State
-from seqkit.plugins.cells.base import SequencePath, _check_choice, _RecurrentCell
+from seqkit.plugins.cells.base import RecurrentCell, SequencePath, check_choice
 from seqkit.plugins.cells.bptt import ACTIVATIONS, activate, lstm_layer
 from seqkit.plugins.cells.configs import LSTMConfig, PeepholeConfig
 
 
-class LSTMCell(_RecurrentCell):
+class LSTMCell(RecurrentCell):
     """LSTM cell laid out like ``nn.LSTMCell``, with a forget bias, a choice of activation and cell clipping."""
 
     gate_count = 4
@@ -31,7 +31,7 @@ class LSTMCell(_RecurrentCell):
         fused: bool = True,
         weight_drop: float = 0.0,
     ):
-        _check_choice("activation", activation, ACTIVATIONS)
+        check_choice("activation", activation, ACTIVATIONS)
         if cell_clip is not None and not cell_clip > 0:
             raise ValueError(f"cell.cell_clip must be positive (or null for no clipping); got {cell_clip!r}")
         super().__init__(input_size, hidden_size, fused, weight_drop)

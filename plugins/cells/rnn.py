@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from seqkit.components import State
-from seqkit.plugins.cells.base import _check_choice, _RecurrentCell
+from seqkit.plugins.cells.base import RecurrentCell, check_choice
 from seqkit.plugins.cells.configs import RNNConfig
 
 NONLINEARITIES: tuple[str, ...] = ("relu", "tanh")
 
 
-class RNNCell(_RecurrentCell):
+class RNNCell(RecurrentCell):
     """Elman RNN cell, parameters laid out like ``nn.RNNCell``."""
 
     gate_count = 1
@@ -24,7 +24,7 @@ class RNNCell(_RecurrentCell):
         fused: bool = True,
         weight_drop: float = 0.0,
     ):
-        _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, fused, weight_drop)
         self.nonlinearity = nonlinearity
         self.reset_parameters()

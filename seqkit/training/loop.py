@@ -1,9 +1,8 @@
 """The training loop, handed built objects: train, validate every N steps, stop early, checkpoint on the way.
 
-One optimizer step per batch; validation every ``trainer.val_every`` steps (or each epoch); early
-stopping on the head's main metric. Evaluation never draws from the training random streams, so how
-often you validate does not change training. Under ``torchrun`` the ranks agree once per step on
-whether to go on, so every rank takes the same branch.
+One optimizer step per batch; validation every ``trainer.val_every`` steps (or each epoch); early stopping
+on the head's main metric. Validating draws from no training random stream, so how often you validate does
+not change training. Under ``torchrun`` the ranks agree once per step on what to do next.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqkit.checkpoint import preserved_random_states, torch_random_states
+from seqkit.checkpoint import torch_random_states
 from seqkit.components import Batch, Dataset, Split
 from seqkit.config import TrainerConfig
 from seqkit.distributed import Ranks
@@ -24,6 +23,7 @@ from seqkit.recurrent import StackState, detach_state
 from seqkit.runlog import MetricsLog, Progress, format_metrics, progress_bar
 from seqkit.runtime import Precision
 from seqkit.training import faults
+from seqkit.training.evaluate import evaluate
 from seqkit.training.state import Checkpointer, Progression, TrainingState
 
 #: Events a callback can follow with ``loop.add_callback(event, callback)``; ``callback(loop)``.
@@ -77,36 +77,15 @@ class Loop:
         for callback in self.callbacks[event]:
             callback(self)
 
-    # -- evaluation ---------------------------------------------------------------------------------
+    # -- validation ---------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def evaluate(self, split: Split, max_batches: int | None = None) -> dict[str, float]:
-        """Metrics of the evaluated model on ``split`` (over all ranks), leaving every random stream untouched."""
+        """Metrics of the evaluated model (the running mean once averaging began) on ``split``."""
         model = self.state.evaluated_model
         forward = self.evaluation_forward if model is self.model else model
-        was_training = model.training
-        model.eval()
-        stateful = self.dataset.spec.stateful
-        sums: dict[str, float] = {}
-        state: StackState | None = None
-        try:
-            with preserved_random_states():
-                for index, batch in enumerate(self.dataset.batches(split, shard=self.ranks.shard)):
-                    if max_batches is not None and index >= max_batches:
-                        break
-                    if len(batch) == 0:
-                        continue
-                    batch = batch.to(self.precision.device)
-                    with self.precision.autocast():
-                        predictions, state = forward(batch.inputs, state if stateful else None, batch.context)
-                    for key, value in model.head.metric_sums(predictions, batch.targets).items():
-                        sums[key] = sums.get(key, 0.0) + value
-        finally:
-            model.train(was_training)
-        sums = self.ranks.sum_dicts(sums)
-        if not sums:
-            raise ValueError(f"the {split} split yields no batches; make it larger or the batch smaller")
-        return self.model.head.metrics(sums)
+        return evaluate(
+            model, self.dataset, split, self.precision, self.ranks, forward=forward, max_batches=max_batches
+        )
 
     def _validate(self, progress: Progress) -> None:
         progression = self.progression
@@ -229,11 +208,9 @@ class Loop:
 
     def _done(self) -> bool:
         config, progression = self.config, self.progression
-        if config.max_steps is not None and progression.step >= config.max_steps:
-            return True
-        if config.max_epochs is not None and progression.epoch >= config.max_epochs:
-            return True
-        return progression.stopped_early
+        out_of_steps = config.max_steps is not None and progression.step >= config.max_steps
+        out_of_epochs = config.max_epochs is not None and progression.epoch >= config.max_epochs
+        return out_of_steps or out_of_epochs or progression.stopped_early
 
     def _epoch_batches(self) -> Iterator[Batch]:
         """The current epoch's batches from where training stands (resuming skips those trained on)."""
@@ -255,13 +232,11 @@ class Loop:
             while not self._done():
                 started_at = progression.step
                 batches = self._epoch_batches()
-                epoch_ended = False
                 while not self._done():
                     if not self._step(next(batches, None), progress):
-                        epoch_ended = True
-                        break
-                if not epoch_ended:
-                    continue
+                        break  # the epoch's data ran out
+                else:
+                    continue  # a limit or early stopping ended training inside the epoch
                 if progression.batch_in_epoch == 0 and progression.step == started_at:
                     raise ValueError("the train split yields no batches; make it larger or the batch smaller")
                 progression.epoch += 1

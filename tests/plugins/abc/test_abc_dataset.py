@@ -374,13 +374,15 @@ def test_random_start_rotates_the_training_text_each_epoch(corpus: Path) -> None
     text = plain.ids["train"]
     starts = set()
     for epoch in range(3):
-        ids, _ = rotated._ids("train", epoch)
+        ids, _ = rotated.stream("train", epoch)
         matching = [start for start in range(len(text)) if torch.equal(torch.roll(text, -start), ids)]
         assert matching, "each epoch's text is the training text rotated"
         starts.add(matching[0])
         assert rotated.num_batches("train") == len(list(rotated.batches("train", epoch)))
     assert len(starts) == 3
-    assert torch.equal(rotated._ids("train", 1)[0], AbcDataset(small(corpus, random_start=True))._ids("train", 1)[0])
+    assert torch.equal(
+        rotated.stream("train", 1)[0], AbcDataset(small(corpus, random_start=True)).stream("train", 1)[0]
+    )
     assert torch.equal(next(rotated.batches("val")).inputs, next(plain.batches("val")).inputs)
 
 
@@ -410,11 +412,11 @@ def test_with_the_bar_clock_every_input_comes_with_its_bar_count(corpus: Path) -
 
 def test_resampled_and_rotated_training_text_keeps_its_bar_counts(corpus: Path) -> None:
     plain = AbcDataset(small(corpus, bar_clock=True, resample_tunes=30))
-    ids, context = plain._ids("train", 2)
+    ids, context = plain.stream("train", 2)
     assert len(ids) == len(context) == plain.resample_length + 1
     text = plain.vocabulary.decode(ids.tolist())
     assert context.tolist() == bar_clock_classes(text)
     rotated = AbcDataset(small(corpus, bar_clock=True, resample_tunes=30, random_start=True))
-    rotated_ids, rotated_context = rotated._ids("train", 2)
+    rotated_ids, rotated_context = rotated.stream("train", 2)
     start = next(s for s in range(len(ids)) if torch.equal(torch.roll(ids, -s), rotated_ids))
     assert torch.equal(torch.roll(context, -start), rotated_context)
