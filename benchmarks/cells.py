@@ -114,7 +114,7 @@ def seqkit_model(cell: str, overrides: dict, shape: Shape) -> SequenceModel:
     return SequenceModel(
         spec,
         lambda input_size: factory(config, input_size),
-        LinearHead(shape.hidden, shape),
+        lambda width: LinearHead(width, shape),
         ModelConfig(num_layers=shape.layers),
         shape.hidden,
     )

@@ -44,7 +44,11 @@ def sample_format_of(config: DictConfig, registry: Registry) -> SampleFormat:
 
 
 def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec: DataSpec) -> SequenceModel:
-    """A ``SequenceModel`` for ``spec`` from the ``cell``, ``head`` and ``model`` sections of ``config``."""
+    """A ``SequenceModel`` for ``spec`` from the ``cell``, ``head`` and ``model`` sections of ``config``.
+
+    The stack is built first and the head sized from it; the cell config's ``hidden_size`` only sets how
+    wide a token embedding is when ``model.embedding_size`` leaves it open.
+    """
     config = as_config(config)
     cell_component, cell_config = component_config(config, "cell", registry)
     head_component, head_config = component_config(config, "head", registry)
@@ -52,11 +56,10 @@ def build_model(config: DictConfig | Mapping[str, Any], registry: Registry, spec
     if not isinstance(hidden_size, int):
         raise ValueError(f"cell {cell_component.name!r}: its config needs an integer 'hidden_size' field")
     model_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), config.get("model", {})))
-    head = head_component.factory(head_config, hidden_size, spec)
     return SequenceModel(
         spec,
         lambda input_size: cell_component.factory(cell_config, input_size),
-        head,
+        lambda width: head_component.factory(head_config, width, spec),
         model_config,
         hidden_size,
         extension_factory(config, registry, spec),

@@ -81,21 +81,27 @@ class ContextMix(nn.Module):
 
 
 class SequenceModel(nn.Module):
-    """Encodes inputs, runs them through the recurrent stack and hands the hidden sequence to the head."""
+    """Encodes inputs, runs them through the recurrent stack and hands the hidden sequence to the head.
+
+    The stack is built first and everything after it is sized from it: the head (``head_factory(width)``)
+    and the context mix get the top layer's ``hidden_size``, whatever the cells' configs said.
+    ``embedding_size`` is the width of a token embedding when ``model.embedding_size`` is unset (the
+    cell's configured hidden size, as is usual for language models).
+    """
 
     def __init__(
         self,
         spec: DataSpec,
         cell_factory: CellFactory,
-        head: Head,
+        head_factory: Callable[[int], Head],
         config: ModelConfig,
-        hidden_size: int,
+        embedding_size: int,
         extension_factory: Callable[[], ModelExtension | None] | None = None,
     ):
         super().__init__()
         self.spec = spec
         if spec.input_kind == "tokens":
-            width = config.embedding_size or hidden_size
+            width = config.embedding_size or embedding_size
             self.encoder: nn.Module = nn.Embedding(spec.input_size, width)
         elif config.embedding_size:
             width = config.embedding_size
@@ -105,18 +111,21 @@ class SequenceModel(nn.Module):
             self.encoder = nn.Identity()
         if config.context_at not in CONTEXT_PLACES:
             raise ValueError(f"model.context_at must be one of {', '.join(CONTEXT_PLACES)}; got {config.context_at!r}")
+        if not 0.0 <= config.input_dropout < 1.0:
+            raise ValueError(f"model.input_dropout must be in [0, 1), got {config.input_dropout}")
+        recurrent = RecurrentStack(cell_factory, width, config.num_layers, config.dropout)
         has_context = bool(spec.context_size)
         self.context_encoder = (
             nn.Embedding(spec.context_size, width) if has_context and config.context_at == "input" else None
         )
         self.context_mix = (
-            ContextMix(spec.context_size, hidden_size) if has_context and config.context_at == "output" else None
+            ContextMix(spec.context_size, recurrent.hidden_size)
+            if has_context and config.context_at == "output"
+            else None
         )
-        if not 0.0 <= config.input_dropout < 1.0:
-            raise ValueError(f"model.input_dropout must be in [0, 1), got {config.input_dropout}")
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.recurrent = RecurrentStack(cell_factory, width, config.num_layers, config.dropout)
-        self.head = head
+        self.recurrent = recurrent
+        self.head = head_factory(recurrent.hidden_size)
         #: The dataset's addition to the predictions (``None``: it adds nothing).
         self.extension = extension_factory() if extension_factory is not None else None
         initialize(self, config.init)

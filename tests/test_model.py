@@ -14,12 +14,17 @@ REAL = DataSpec("real", 3, "real", 1)
 
 
 def model_for(spec: DataSpec, config: ModelConfig, hidden_size: int = 6) -> SequenceModel:
-    if spec.target_kind == "tokens":
-        head = SoftmaxHead(SoftmaxConfig(), hidden_size, spec)
-    else:
-        head = RegressionHead(RegressionConfig(), hidden_size, spec)
+    def head(width: int) -> SoftmaxHead | RegressionHead:
+        if spec.target_kind == "tokens":
+            return SoftmaxHead(SoftmaxConfig(), width, spec)
+        return RegressionHead(RegressionConfig(), width, spec)
+
     factory = lambda input_size: ToyCell(ToyCellConfig(hidden_size=hidden_size), input_size)  # noqa: E731
     return SequenceModel(spec, factory, head, config, hidden_size)
+
+
+def regression_head(width: int) -> RegressionHead:
+    return RegressionHead(RegressionConfig(), width, REAL)
 
 
 def toy_layer(input_size: int) -> ToyCell:
@@ -85,7 +90,7 @@ class AddLastInput(ModelExtension):
 
 
 def test_a_dataset_extension_adds_to_the_heads_predictions():
-    model = SequenceModel(REAL, toy_layer, RegressionHead(RegressionConfig(), 6, REAL), ModelConfig(), 6, AddLastInput)
+    model = SequenceModel(REAL, toy_layer, regression_head, ModelConfig(), 6, AddLastInput)
     inputs = torch.randn(4, 5, 3)
     hidden, _ = model.recurrent(inputs)
     assert torch.allclose(model(inputs)[0], model.head(hidden) + inputs[:, -1, :1], atol=1e-6)
@@ -160,3 +165,14 @@ def test_a_model_with_a_context_needs_one_and_a_known_place_for_it():
 def test_a_model_without_a_context_has_no_context_layers():
     model = model_for(TOKENS, ModelConfig())
     assert model.context_encoder is None and model.context_mix is None
+
+
+def test_the_head_and_context_mix_are_sized_from_the_built_stack_not_the_cell_config():
+    narrow = lambda input_size: ToyCell(ToyCellConfig(hidden_size=5), input_size)  # noqa: E731
+    spec = DataSpec("tokens", 7, "tokens", 7, stateful=True, sequence_targets=True, context_size=3)
+    head = lambda width: SoftmaxHead(SoftmaxConfig(), width, spec)  # noqa: E731
+    model = SequenceModel(spec, narrow, head, ModelConfig(), embedding_size=6)
+    assert model.encoder.embedding_dim == 6 and model.recurrent.hidden_size == 5
+    assert model.head.linear.in_features == 5 and model.context_mix.mix.in_features == 5
+    logits, _ = model(torch.randint(0, 7, (2, 4)), context=torch.randint(0, 3, (2, 4)))
+    assert logits.shape == (2, 4, 7)

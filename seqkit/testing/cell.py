@@ -220,7 +220,7 @@ def _check_stack(
 def _check_training(factory: Callable, config: Any, input_size: int, hidden_size: int, name: str) -> None:
     spec = DataSpec("real", input_size, "real", 1)
     model = SequenceModel(
-        spec, lambda size: factory(config, size), ProbeHead(hidden_size, spec), ModelConfig(), hidden_size
+        spec, lambda size: factory(config, size), lambda width: ProbeHead(width, spec), ModelConfig(), hidden_size
     )
     generator = torch.Generator().manual_seed(3)
     inputs = torch.randn(8, 5, input_size, generator=generator)

@@ -89,7 +89,7 @@ def tiny_token_model(vocabulary: Vocabulary, hidden_size: int = 16, seed: int = 
         return SequenceModel(
             spec,
             lambda input_size: ProbeCell(input_size, hidden_size),
-            ProbeHead(hidden_size, spec),
+            lambda width: ProbeHead(width, spec),
             ModelConfig(),
             hidden_size,
         )

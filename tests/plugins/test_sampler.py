@@ -59,7 +59,7 @@ def tiny_model(seed: int = 0) -> SequenceModel:
     torch.manual_seed(seed)
     size = len(VOCABULARY)
     spec = DataSpec("tokens", size, "tokens", size, stateful=True, sequence_targets=True)
-    return SequenceModel(spec, lambda width: TinyCell(width), TinyHead(8, size), ModelConfig(), hidden_size=8)
+    return SequenceModel(spec, TinyCell, lambda width: TinyHead(width, size), ModelConfig(), embedding_size=8)
 
 
 class Bigram(nn.Module):
@@ -288,7 +288,7 @@ class RecordingContext(nn.Module):
         size = len(VOCABULARY)
         self.spec = DataSpec("tokens", size, "tokens", size, True, True, context_size=context_size)
         self.model = SequenceModel(
-            self.spec, lambda width: TinyCell(width), TinyHead(8, size), ModelConfig(), hidden_size=8
+            self.spec, TinyCell, lambda width: TinyHead(width, size), ModelConfig(), embedding_size=8
         )
         self.seen: list[torch.Tensor] = []
 

@@ -18,7 +18,7 @@ TOKENS = DataSpec("tokens", 7, "tokens", 7, stateful=True, sequence_targets=True
 
 
 def model_with(extension: LinearSkip) -> SequenceModel:
-    head = RegressionHead(RegressionConfig(), 6, REAL)
+    head = lambda width: RegressionHead(RegressionConfig(), width, REAL)  # noqa: E731
     layer = lambda input_size: ToyCell(ToyCellConfig(hidden_size=6), input_size)  # noqa: E731
     return SequenceModel(REAL, layer, head, ModelConfig(), 6, lambda: extension)
 
