@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from seqkit import hookimpl, hookspecs
+from seqkit.components import Cell, Dataset, Head, ModelExtension, SampleFormat
 from seqkit.config import register_configs
 from seqkit.host import load_host
+from seqkit.registry import EXTRAS
 
 REPO = Path(__file__).resolve().parents[1]
 HOOK_NAMES = sorted(name for name in dir(hookspecs) if name.startswith("register_"))
@@ -127,3 +129,25 @@ def test_a_missing_config_dir_is_a_plugin_error(tmp_path):
 
     host = load_host([("p", Plugin())], builtins=(), strict=False)
     assert host.failures and "nowhere" in host.failures[0] and '"p"' in host.failures[0]
+
+
+OPTIONAL_METHODS = [
+    (contract.__name__, name)
+    for contract in (Dataset, Cell, Head, ModelExtension, SampleFormat)
+    for name, member in vars(contract).items()
+    if callable(member) and not name.startswith("_") and not getattr(member, "__isabstractmethod__", False)
+]
+
+
+@pytest.mark.parametrize("contract, method", OPTIONAL_METHODS)
+def test_every_optional_contract_method_is_in_the_plugin_guide(contract, method):
+    guide = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert f"`{method}" in guide, f"{contract}.{method} is not documented in CONTRIBUTING.md"
+
+
+@pytest.mark.parametrize(
+    "kind, keyword", [(kind, keyword) for kind, keywords in EXTRAS.items() for keyword in keywords]
+)
+def test_every_registration_keyword_is_in_the_plugin_guide(kind, keyword):
+    guide = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert f"`{keyword}" in guide and f"{keyword}=None" in guide, f"register(..., {keyword}=) of a {kind}"
