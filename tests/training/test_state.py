@@ -30,30 +30,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 #: Dropout everywhere (so the random streams matter), a cosine schedule, 8 batches per epoch, 20 steps.
+RANDOM_AND_SCHEDULED = (
+    "model.num_layers=2",
+    "model.dropout=0.3",
+    "head.dropout=0.2",
+    "optimizer.schedule=cosine",
+    "trainer.max_steps=20",
+    "trainer.val_every=3",
+    "trainer.log_every=2",
+)
 EXACT = {
-    "tokens": overridden(
-        [*TOY_TOKENS, "~sampler"],
-        "dataset.length=200",
-        "model.num_layers=2",
-        "model.dropout=0.3",
-        "head.dropout=0.2",
-        "optimizer.schedule=cosine",
-        "trainer.max_steps=20",
-        "trainer.val_every=3",
-        "trainer.log_every=2",
-    ),
-    "series": overridden(
-        TOY_SERIES,
-        "dataset.length=405",
-        "dataset.batch_size=32",
-        "model.num_layers=2",
-        "model.dropout=0.3",
-        "head.dropout=0.2",
-        "optimizer.schedule=cosine",
-        "trainer.max_steps=20",
-        "trainer.val_every=3",
-        "trainer.log_every=2",
-    ),
+    "tokens": overridden([*TOY_TOKENS, "~sampler"], "dataset.length=200", *RANDOM_AND_SCHEDULED),
+    "series": overridden(TOY_SERIES, "dataset.length=405", "dataset.batch_size=32", *RANDOM_AND_SCHEDULED),
 }
 _uninterrupted: dict[str, Path] = {}
 
