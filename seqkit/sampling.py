@@ -6,6 +6,7 @@ training data is needed, and ``map_location`` lets a model trained on one device
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,23 @@ def sampler_section(stored: DictConfig | None, overrides: list[str], registry: R
     return OmegaConf.merge(kept, chosen, {"name": name})
 
 
+def new_sample_dir(run_dir: Path) -> Path:
+    """A folder of its own for one call, ``RUN/samples/<date_time>``, so no call overwrites another's
+    samples or the run's own."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    candidate, number = run_dir / "samples" / stamp, 1
+    while candidate.exists():
+        number += 1
+        candidate = run_dir / "samples" / f"{stamp}_{number}"
+    return candidate
+
+
 def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any]:
-    """Sample with a finished run's checkpoint; writes the samples and ``samples.json``; returns the report."""
+    """Sample with a finished run's checkpoint into ``out=DIR`` or a new ``RUN/samples/<date_time>/``.
+
+    Writes the samples and ``samples.json`` there (never over the run's own files) and returns the report,
+    with ``out_dir`` naming the folder.
+    """
     device = resolve_device(request.device)
     payload = load_checkpoint(request.checkpoint_path(), map_location=device)
     config = as_config(payload["config"])
@@ -87,11 +103,14 @@ def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any
     model = build_model(config, registry, DataSpec.from_dict(payload["spec"])).to(device)
     model.load_state_dict(payload["model"])
     sampler = build_sampler(config, registry)
-    out_dir = request.out_dir or request.run_dir
+    out_dir = request.out_dir or new_sample_dir(request.run_dir)
+    if (out_dir / "samples.json").exists():
+        raise ValueError(f"out={out_dir} already holds samples.json from an earlier call; choose another folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = sampler.sample(
         model, Vocabulary.from_dict(vocabulary_data), out_dir, sample_format_of(config, registry), device
     )
+    report = {**report, "out_dir": str(out_dir)}
     write_json(
         out_dir / "samples.json", {"checkpoint": str(request.checkpoint_path()), "device": str(device), **report}
     )

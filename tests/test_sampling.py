@@ -1,14 +1,18 @@
 """Sampling again from a finished run: the checkpoint alone rebuilds the model and its vocabulary."""
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from seqkit import hookimpl
 from seqkit.checkpoint import CheckpointError
+from seqkit.host import load_host
 from seqkit.sampling import SampleRequest, sample_from_run
 from seqkit.training import train
 
+import toy_plugin
 from conftest import TOY_SERIES, TOY_TOKENS
 
 
@@ -114,3 +118,49 @@ def test_a_run_trained_with_the_bar_clock_samples_with_it_again(compose_config, 
     )
     text = (tmp_path / "again" / "samples.abc").read_text()
     assert report["path"] == "samples.abc" and text.startswith("X:1\n") and len(text) >= 60
+
+
+def test_each_call_samples_into_a_folder_of_its_own_and_leaves_the_runs_files(finished_run, host):
+    runs_own = {name: (finished_run / name).read_bytes() for name in ("samples.txt", "summary.json")}
+    arguments = ["device=cpu", "length=10"]
+    first = sample_from_run(SampleRequest.from_arguments(str(finished_run), arguments), host.registry)
+    second = sample_from_run(SampleRequest.from_arguments(str(finished_run), arguments), host.registry)
+    folders = [Path(report["out_dir"]) for report in (first, second)]
+    assert folders[0] != folders[1] and all(folder.parent == finished_run / "samples" for folder in folders)
+    assert all((folder / "samples.txt").is_file() and (folder / "samples.json").is_file() for folder in folders)
+    assert {name: (finished_run / name).read_bytes() for name in runs_own} == runs_own
+
+
+def test_a_folder_holding_earlier_samples_is_refused(finished_run, host, tmp_path):
+    request = SampleRequest.from_arguments(str(finished_run), ["device=cpu", f"out={tmp_path}", "length=5"])
+    sample_from_run(request, host.registry)
+    before = (tmp_path / "samples.txt").read_bytes()
+    with pytest.raises(ValueError, match="already holds samples.json from an earlier call"):
+        sample_from_run(request, host.registry)
+    assert (tmp_path / "samples.txt").read_bytes() == before
+
+
+def test_name_picks_another_sampler_without_the_runs_sampler_options(finished_run, tmp_path):
+    @dataclass
+    class FirstSymbolConfig:
+        repeat: int = 3
+
+    class FirstSymbol:
+        """Writes the vocabulary's first real symbol ``repeat`` times."""
+
+        def __init__(self, config):
+            self.config = config
+
+        def sample(self, model, vocabulary, out_dir, sample_format, device):
+            (out_dir / "first.txt").write_text(vocabulary.symbols[1] * self.config.repeat)
+            return {"path": "first.txt"}
+
+    class Plugin:
+        @hookimpl
+        def register_samplers(self, register):
+            register("first_symbol", FirstSymbol, FirstSymbolConfig)
+
+    host = load_host([("toy", toy_plugin), ("first", Plugin())], strict=True)
+    request = SampleRequest.from_arguments(str(finished_run), [f"out={tmp_path}", "name=first_symbol", "repeat=2"])
+    report = sample_from_run(request, host.registry)  # the run's length and prime belong to its text sampler
+    assert report["path"] == "first.txt" and len((tmp_path / "first.txt").read_text()) == 2
