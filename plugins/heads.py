@@ -45,6 +45,8 @@ class LinearHead(Head):
         if spec.target_kind != self.target_kind:
             target = "real-valued" if self.target_kind == "real" else "token"
             raise ValueError(f"head {self.name!r} needs {target} targets; this dataset has {spec.target_kind}")
+        if not 0.0 <= config.dropout < 1.0:
+            raise ValueError(f"head.dropout must be in [0, 1); got {config.dropout}")
         self.spec = spec
         self.dropout = nn.Dropout(config.dropout)
         self.linear = nn.Linear(hidden_size, spec.target_size)

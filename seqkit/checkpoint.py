@@ -58,14 +58,20 @@ def load_checkpoint(path: Path | str, map_location: torch.device | str = "cpu") 
     return payload
 
 
-def require_keys(payload: dict[str, Any], keys: Sequence[str], path: Path) -> None:
-    """Fail naming the first missing entry, so an incomplete checkpoint is not half-restored."""
-    missing = [key for key in keys if key not in payload]
+def require_fields(payload: dict[str, Any], fields: dict[str, type], path: Path) -> None:
+    """Fail naming the first missing or wrongly typed entry, so a checkpoint is never half-restored."""
+    missing = [key for key in fields if key not in payload]
     if missing:
         raise CheckpointError(
             f"{path} lacks {', '.join(missing)}: it cannot resume training (it may hold weights only); "
             "start afresh or resume from a checkpoints/last.pt written by the trainer"
         )
+    for key, expected in fields.items():
+        if not isinstance(payload[key], expected):
+            raise CheckpointError(
+                f"{path}: its {key!r} entry holds a {type(payload[key]).__name__}, not a {expected.__name__}; "
+                "the file was not written by seqkit's trainer (or was edited): resume from another checkpoint"
+            )
 
 
 # -- random generators ------------------------------------------------------------------------------

@@ -164,6 +164,10 @@ class Dataset(metaclass=ABCMeta):
         """
         return {"vocabulary": self.vocabulary.to_dict()} if self.vocabulary is not None else {}
 
+    def data_files(self) -> list[Path]:
+        """The files the dataset read, so ``summary.json`` can record each one's path and sha256. Default: none."""
+        return []
+
     def report(self, model: nn.Module, run_dir: Path, device: torch.device) -> dict[str, Any]:
         """After testing: write the dataset's own artifacts (plots, forecasts) into ``run_dir`` and return
         what ``summary.json`` adds at its top level, e.g. ``{"baselines": {"persistence": {"mse": ...}}}``.

@@ -67,6 +67,8 @@ class TrainerConfig:
     #: What a non-finite loss or gradient does: ``stop`` (saving the state before it) or ``skip`` the batch.
     nonfinite: str = "stop"
     #: Deterministic kernels (``torch.use_deterministic_algorithms``), at some cost in speed.
+    #: Start afresh in a run directory that holds an earlier run (its checkpoints and summary are replaced).
+    overwrite: bool = False
     deterministic: bool = False
     log_every: int = 50
     progress: bool = True

@@ -7,6 +7,7 @@ folder; a file already there is used as it is and nothing is downloaded.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -62,3 +63,12 @@ def fetch(relative_path: str, url: str, sha256: str | None, *, archive_member: s
     if extracted != target:
         extracted.replace(target)
     return target
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in chunks (data files can be larger than memory)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -14,10 +14,14 @@ from seqkit.checkpoint import (
     load_checkpoint,
     preserved_random_states,
     random_states,
+    require_fields,
     restore_random_states,
     resume_path,
     save_checkpoint,
 )
+
+#: What resuming reads from a checkpoint, and its type.
+RESUMABLE = {"model": dict, "optimizer": dict, "progression": dict, "random": dict}
 
 
 def draws() -> tuple[float, float, float]:
@@ -65,8 +69,9 @@ class Pickled:
 def test_checkpoint_holding_a_pickled_object_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "seqkit-checkpoint", "payload": Pickled()}, path)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="cannot read checkpoint") as refused:
         load_checkpoint(path)
+    assert "Pickled" in str(refused.value) and "Please file an issue" not in str(refused.value)
 
 
 def test_missing_checkpoint_names_the_path(tmp_path):
@@ -112,3 +117,14 @@ def test_resume_from_a_run_directory_uses_its_last_checkpoint(tmp_path):
 def test_resume_from_a_missing_place_is_an_error(tmp_path):
     with pytest.raises(CheckpointError, match="trainer.resume=.*no checkpoint at"):
         resume_path(str(tmp_path / "gone.pt"), tmp_path / "checkpoints")
+
+
+def test_a_checkpoint_missing_what_resuming_needs_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="lacks optimizer, random: it cannot resume training"):
+        require_fields({"model": {}, "progression": {}}, RESUMABLE, tmp_path / "last.pt")
+
+
+def test_a_checkpoint_entry_of_the_wrong_type_is_named(tmp_path):
+    payload = {"model": "weights", "optimizer": {}, "progression": {}, "random": {}}
+    with pytest.raises(CheckpointError, match="its 'model' entry holds a str, not a dict"):
+        require_fields(payload, RESUMABLE, tmp_path / "last.pt")

@@ -9,10 +9,13 @@ state from just before it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class TrainingStopped(Exception):
@@ -29,12 +32,20 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.finishing = False
 
     @property
     def requested(self) -> bool:
         return self.signal is not None
 
+    def finish(self) -> None:
+        """From now on the run is only writing its summary and plot: further signals wait for that."""
+        self.finishing = True
+
     def _request(self, signum: int, _frame: object) -> None:
+        if self.finishing:
+            log.warning("%s: already stopping; writing summary.json and loss.png first", signal.Signals(signum).name)
+            return
         if self.signal is not None:
             raise KeyboardInterrupt  # a second signal: stop at once, without saving
         self.signal = signum

@@ -23,6 +23,9 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Op
             n for n, c in classes.items() if issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
         )
         raise ValueError(f"unknown optimizer.name {config.name!r}; available: {', '.join(known)}")
+    for key in ("lr", "weight_decay", "eps"):
+        if getattr(config, key) < 0:
+            raise ValueError(f"optimizer.{key} must be >= 0; got {getattr(config, key)}")
     options: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     if cls in (torch.optim.SGD, torch.optim.RMSprop):
         options["momentum"] = config.momentum

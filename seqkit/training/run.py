@@ -8,6 +8,7 @@ the way out writes ``summary.json`` however the run ended (``completed``, ``stop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -21,12 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from seqkit import __version__, distributed
 from seqkit.assemble import build_dataset, build_model, build_sampler, sample_format_of
 from seqkit.checkpoint import load_checkpoint, preserved_random_states, resume_path
-from seqkit.components import Sampler
+from seqkit.components import Dataset, Sampler
 from seqkit.config import TrainerConfig, config_for_resume
+from seqkit.datafiles import file_sha256
 from seqkit.registry import Registry
 from seqkit.runlog import MetricsLog, TensorBoardLog, plot_loss, write_json
 from seqkit.runtime import Precision, configure_determinism, device_for, seed_everything
-from seqkit.training import faults
+from seqkit.training import faults, rundir
 from seqkit.training.loop import Loop
 from seqkit.training.optim import Schedule, WeightAverage, build_optimizer
 from seqkit.training.state import Checkpointer, TrainingState
@@ -44,8 +46,11 @@ def check_trainer_config(config: TrainerConfig) -> None:
         raise ValueError(f"trainer.nonfinite must be stop or skip; got {config.nonfinite!r}")
     for key in ("val_every", "checkpoint_every", "max_steps", "max_epochs", "patience", "average_from"):
         value = getattr(config, key)
-        if value is not None and value < (0 if key == "max_epochs" else 1):
+        if value is not None and value < 1:
             raise ValueError(f"trainer.{key} must be a positive integer or null; got {value}")
+    if config.grad_clip is not None and not config.grad_clip > 0:
+        # A negative norm would flip every gradient; 0 would clip everything to nothing.
+        raise ValueError(f"trainer.grad_clip must be a positive number or null (no clipping); got {config.grad_clip}")
 
 
 def train(
@@ -62,12 +67,26 @@ def train(
     to functions called with the :class:`Loop`. Raises :class:`~seqkit.training.faults.TrainingStopped`
     when the run stops early.
     """
-    started = time.monotonic()
     ranks = distributed.setup()
     # Every rank works in rank 0's run directory, so all of them read the same checkpoint.
     run_dir = Path(ranks.broadcast(str(run_dir)))
+    with rundir.owned(run_dir) if ranks.is_main else contextlib.nullcontext():
+        return _train(config, registry, run_dir, ranks, overrides, callbacks)
+
+
+def _train(
+    config: DictConfig,
+    registry: Registry,
+    run_dir: Path,
+    ranks: distributed.Ranks,
+    overrides: Sequence[str],
+    callbacks: Callbacks | None,
+) -> dict[str, Any]:
+    started = time.monotonic()
     checkpoint_dir = run_dir / "checkpoints"
     resumed_from = resume_path(config.trainer.resume, checkpoint_dir)
+    if resumed_from is None and ranks.is_main:
+        rundir.check_fresh_start(run_dir, config.trainer.resume, config.trainer.overwrite)
     payload = load_checkpoint(resumed_from) if resumed_from is not None else None
     if payload is not None:
         config, changed = config_for_resume(config, payload.get("config") or {}, overrides)
@@ -75,12 +94,6 @@ def train(
             log.info("resuming: %s taken from the checkpoint's config", ", ".join(changed))
     trainer_config: TrainerConfig = OmegaConf.to_object(config.trainer)
     check_trainer_config(trainer_config)
-    if ranks.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if payload is None and (checkpoint_dir / "last.pt").is_file():
-            log.warning(
-                "%s holds a checkpoint; this fresh run overwrites it (trainer.resume=auto continues it)", run_dir
-            )
 
     configure_determinism(trainer_config.deterministic)
     device = device_for(trainer_config.device, ranks)
@@ -175,6 +188,7 @@ def train(
             "skipped_batches": progression.skipped_batches,
             "resumed_from": str(resumed_from) if resumed_from is not None else None,
             "run_dir": str(run_dir),
+            "data": data_files,
             **extra,
         }
 
@@ -182,23 +196,27 @@ def train(
         if ranks.is_main:
             write_json(run_dir / "summary.json", result)
 
-    try:
-        with stops.installed():
+    data_files = describe_data_files(dataset) if ranks.is_main else []
+    with stops.installed():
+        try:
             try:
                 loop.fit()
                 result = summary("completed", **test_and_report(loop, sampler, sample_format_of(config, registry)))
             except KeyboardInterrupt:
                 raise faults.interrupted_at_once(state.progression.step, run_dir) from None
-    except faults.TrainingStopped as stop:
-        write_summary(summary(stop.status, error=str(stop)))
-        distributed.teardown()  # every rank stops at the same step, so all of them get here
-        raise
-    except Exception as error:
-        write_summary(summary("failed", error=f"{type(error).__name__}: {error}"))
-        raise
-    finally:
-        close_logs(metrics_log, run_dir, ranks.is_main)
-    write_summary(result)
+        except faults.TrainingStopped as stop:
+            stops.finish()
+            write_summary(summary(stop.status, error=str(stop)))
+            distributed.teardown()  # every rank stops at the same step, so all of them get here
+            raise
+        except Exception as error:
+            stops.finish()
+            write_summary(summary("failed", error=f"{type(error).__name__}: {error}"))
+            raise
+        finally:
+            stops.finish()
+            close_logs(metrics_log, run_dir, ranks.is_main)
+        write_summary(result)
     # The other ranks wait for rank 0's files; a process that exits still in the group crashes in gloo.
     ranks.barrier()
     distributed.teardown()
@@ -226,6 +244,14 @@ def test_and_report(loop: Loop, sampler: Sampler | None, sample_format: Any) -> 
         model.head.derived_metrics(results["metrics"]["test"], results.get("baselines", {}))
     )
     return results
+
+
+def describe_data_files(dataset: Dataset) -> list[dict[str, Any]]:
+    """Each file the dataset read, with its sha256 and size, so a result can be traced to its data."""
+    return [
+        {"path": str(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+        for path in dataset.data_files()
+    ]
 
 
 def close_logs(metrics_log: MetricsLog, run_dir: Path, is_main: bool) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from seqkit.checkpoint import CheckpointError, random_states, require_keys, restore_random_states
+from seqkit.checkpoint import CheckpointError, random_states, require_fields, restore_random_states
 from seqkit.checkpoint import save_checkpoint as write_checkpoint
 from seqkit.distributed import Ranks
 from seqkit.errors import error_line
@@ -91,7 +91,7 @@ class TrainingState:
 
     def restore(self, payload: dict[str, Any], path: Path, ranks: Ranks, max_steps: int | None) -> None:
         """Put every object back where ``payload`` (read from ``path``) found it."""
-        require_keys(payload, ("model", "optimizer", "progression", "random"), path)
+        require_fields(payload, {"model": dict, "optimizer": dict, "progression": dict, "random": dict}, path)
         try:
             self.model.load_state_dict(payload.get("training_model", payload["model"]))
             if self.average is not None and "training_model" in payload:
