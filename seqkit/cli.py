@@ -76,7 +76,12 @@ def plugins_command(arguments: list[str]) -> int:
     if any(argument not in ("--json",) for argument in arguments):
         print("usage: seqkit plugins [--json]", file=sys.stderr)
         return 2
-    listing = plugin_listing(get_host())
+    try:
+        host = get_host()
+    except PluginError as error:  # strict mode: the one line naming the plugin, not a traceback
+        print(f"seqkit: error: {error_line(error) or type(error).__name__}", file=sys.stderr)
+        return 2
+    listing = plugin_listing(host)
     if "--json" in arguments:
         print(json.dumps(listing, indent=2))
         return 0

@@ -12,15 +12,18 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from seqkit.errors import error_line
 from seqkit.host import Host
 from seqkit.model import ModelConfig
 from seqkit.registry import KINDS, Component
+
+if TYPE_CHECKING:  # Hydra is imported when configs are stored, not when ``seqkit plugins`` validates them
+    from hydra.core.config_store import ConfigStore
 
 
 @dataclass
@@ -64,11 +67,11 @@ class TrainerConfig:
     #: ``.pt`` file resumes from it. The dataset/cell/head/model/optimizer sections then come from the
     #: checkpoint, except keys set on the command line.
     resume: str | None = None
+    #: Start afresh in a run directory that holds an earlier run (its checkpoints and summary are replaced).
+    overwrite: bool = False
     #: What a non-finite loss or gradient does: ``stop`` (saving the state before it) or ``skip`` the batch.
     nonfinite: str = "stop"
     #: Deterministic kernels (``torch.use_deterministic_algorithms``), at some cost in speed.
-    #: Start afresh in a run directory that holds an earlier run (its checkpoints and summary are replaced).
-    overwrite: bool = False
     deterministic: bool = False
     log_every: int = 50
     progress: bool = True
@@ -106,37 +109,116 @@ OPTIMIZER_PRESETS: dict[str, OptimizerConfig] = {
 }
 
 
+def _class_name(config_class: type) -> str:
+    return f"{config_class.__module__}.{config_class.__qualname__}"
+
+
 def component_node(component: Component) -> type:
     """The component's config dataclass with a ``name`` field recording which component it configures."""
-    if "name" in {f.name for f in dataclasses.fields(component.config_class)}:
+    where = f"{component.kind} {component.name!r} from plugin {component.plugin!r}: config class"
+    config_class = component.config_class
+    if "name" in {f.name for f in dataclasses.fields(config_class)}:
         raise TypeError(
-            f"{component.kind} {component.name!r} ({component.plugin}): its config class may not define "
-            "a 'name' field; seqkit adds it"
+            f"{where} {_class_name(config_class)} may not define a 'name' field; seqkit adds it (rename the field)"
         )
     return dataclasses.make_dataclass(
-        component.config_class.__name__,
+        config_class.__name__,
         [("name", str, field(default=component.name))],
-        bases=(component.config_class,),
+        bases=(config_class,),
     )
 
 
-def _package_header(path: Path) -> str | None:
-    with path.open(encoding="utf-8") as handle:
-        first = handle.readline().strip()
+def validate_component_config(component: Component) -> None:
+    """Raise ``TypeError`` (one line, naming the class and field) unless the component's config class can be
+    stored in the ConfigStore and composed: a plain dataclass, no ``name`` field, a default for every field,
+    and field types OmegaConf supports. The plugin loader runs this for every registered component."""
+    where = f"{component.kind} {component.name!r} from plugin {component.plugin!r}: config class"
+    config_class = component.config_class
+    class_name = _class_name(config_class)
+    for config_field in dataclasses.fields(config_class):
+        if config_field.default is dataclasses.MISSING and config_field.default_factory is dataclasses.MISSING:
+            raise TypeError(
+                f"{where} {class_name} field {config_field.name!r} has no default; give every field a default"
+            )
+    if config_class.__dataclass_params__.frozen:
+        raise TypeError(f"{where} {class_name} is frozen; use a plain @dataclass (options are overridden)")
+    node = component_node(component)
+    try:
+        OmegaConf.structured(node)
+    except Exception as error:  # noqa: BLE001 - whatever OmegaConf refuses is reported in one line
+        key = getattr(error, "full_key", None)
+        at = f" field {key!r}" if key else ""
+        raise TypeError(
+            f"{where} {class_name}{at} cannot be stored by OmegaConf: {error_line(error)} (use int, float, bool, "
+            "str, Path, an Enum, a dataclass, or a list or dict of those)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One ``<group>/<name>.yaml`` of a plugin's config folder, read and checked."""
+
+    path: Path
+    group: str
+    name: str
+    package: str | None
+    node: dict[str, Any]
+
+
+def _package_header(text: str) -> str | None:
+    first = text.split("\n", 1)[0].strip()
     if first.startswith("# @package"):
         return first.removeprefix("# @package").strip()
     return None
 
 
-def store_config_dir(store: ConfigStore, directory: Path) -> None:
-    """Store every ``<group>/<name>.yaml`` below ``directory`` in the ConfigStore."""
-    for path in sorted(directory.glob("*/*.yaml")):
-        node = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        store.store(group=path.parent.name, name=path.stem, node=node, package=_package_header(path))
+def read_config_file(path: Path) -> ConfigFile:
+    """Parse one config file, or raise ``ValueError`` naming the file (and line) and what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        reason = getattr(error, "problem", None) or error_line(error)
+        raise ValueError(f"config file {path}{at}: {reason} (not valid YAML)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"config file {path}: cannot be read: {error_line(error)}") from None
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ValueError(
+            f"config file {path}: the top level is a {type(node).__name__}, not a mapping of keys to values"
+        )
+    try:
+        OmegaConf.create(node)
+    except Exception as error:  # noqa: BLE001 - whatever OmegaConf refuses is reported in one line
+        raise ValueError(f"config file {path}: OmegaConf cannot hold it: {error_line(error)}") from None
+    return ConfigFile(path, path.parent.name, path.stem, _package_header(text), node)
+
+
+def read_config_dir(directory: Path) -> list[ConfigFile]:
+    """Every ``<group>/<name>.yaml`` below ``directory``, parsed once and checked (see :func:`read_config_file`)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"config directory {directory} does not exist")
+    return [read_config_file(path) for path in sorted(directory.glob("*/*.yaml"))]
+
+
+def store_config_dir(store: ConfigStore, directory: Path, files: Sequence[ConfigFile] | None = None) -> None:
+    """Store every ``<group>/<name>.yaml`` below ``directory`` in the ConfigStore (``files``: already read)."""
+    for config_file in read_config_dir(directory) if files is None else files:
+        store.store(group=config_file.group, name=config_file.name, node=config_file.node, package=config_file.package)
 
 
 def register_configs(host: Host) -> None:
-    """Fill Hydra's ConfigStore with the host schemas and everything the plugins registered."""
+    """Fill Hydra's ConfigStore with the host schemas and everything the plugins registered.
+
+    The plugin loader validated every component config and read every config folder, so this stores what it
+    checked and parses nothing again.
+    """
+    from hydra.core.config_store import ConfigStore
+
     store = ConfigStore.instance()
     store.store(name="seqkit_schema", node=RunSchema)
     store.store(group="trainer", name="default", node=TrainerConfig)
@@ -146,7 +228,7 @@ def register_configs(host: Host) -> None:
         for component in host.registry.components(kind):
             store.store(group=kind, name=component.name, node=component_node(component))
     for _plugin, directory in host.config_dirs:
-        store_config_dir(store, directory)
+        store_config_dir(store, directory, host.config_files.get(directory))
 
 
 # -- overrides and resuming ------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The plugin manager: loads the built-in plugins, then every ``seqkit`` entry point, and fills the registry.
 
 A plugin that fails to import or to register is reported in one line naming it and the reason, and
-loading goes on; ``SEQKIT_STRICT_PLUGINS=1`` turns that into an error (tests use it).
+loading goes on; ``SEQKIT_STRICT_PLUGINS=1`` turns that into an error (tests use it). Registration is all
+or nothing per plugin: its components and config folders are staged, every config it registers (component
+dataclasses and YAML files) is validated, and they are kept only if all of that succeeded.
 ``SEQKIT_LOAD_PLUGINS=a,b`` loads only the named entry points (empty: none). ``SEQKIT_TRACE_PLUGINS=1``
 prints each registration as it happens.
 """
@@ -16,11 +18,16 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from seqkit import hookspecs
-from seqkit.registry import ComponentKind, Registry
+from seqkit.errors import error_line
+from seqkit.registry import Component, ComponentKind, Registry
+
+if TYPE_CHECKING:
+    from seqkit.config import ConfigFile
 
 ENTRY_POINT_GROUP = "seqkit"
 
@@ -64,6 +71,8 @@ class Host:
     plugins: dict[str, PluginInfo]
     config_dirs: list[tuple[str, Path]]
     failures: list[str]
+    #: Each registered config folder's files, read and validated at load (``register_configs`` stores these).
+    config_files: dict[Path, list[ConfigFile]] = field(default_factory=dict)
 
 
 def _env_flag(name: str) -> bool:
@@ -103,6 +112,7 @@ class _Loader:
         self.registry = Registry()
         self.plugins: dict[str, PluginInfo] = {}
         self.config_dirs: list[tuple[str, Path]] = []
+        self.config_files: dict[Path, list[ConfigFile]] = {}
         self.failures: list[str] = []
 
     def fail(self, plugin: str, reason: str) -> None:
@@ -125,7 +135,7 @@ class _Loader:
         except Exception as error:  # noqa: BLE001 - any failure of a plugin is reported, not fatal
             if self.plugin_manager.is_registered(plugin):
                 self.plugin_manager.unregister(plugin)
-            self.fail(name, f"{type(error).__name__}: {error}")
+            self.fail(name, error_line(error, with_type=True))
             return
         hooks = sorted(caller.name for caller in self.plugin_manager.get_hookcallers(plugin) or [])
         self.plugins[name] = PluginInfo(name, version, source, hooks)
@@ -134,7 +144,7 @@ class _Loader:
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # noqa: BLE001
-            self.fail(module_name, f"{type(error).__name__}: {error}")
+            self.fail(module_name, error_line(error, with_type=True))
             return
         self.add(module_name, module, _module_version(module, None), "built-in")
 
@@ -142,44 +152,83 @@ class _Loader:
         try:
             plugin = entry_point.load()
         except Exception as error:  # noqa: BLE001
-            self.fail(entry_point.name, f"{type(error).__name__}: {error}")
+            self.fail(entry_point.name, error_line(error, with_type=True))
             return
         distribution = entry_point.dist.name if entry_point.dist is not None else "?"
         source = f"entry point {entry_point.value} ({distribution})"
         self.add(entry_point.name, plugin, _module_version(plugin, entry_point), source)
 
     def call_registrations(self) -> None:
-        """Call every registration hook plugin by plugin, so each component knows its provider."""
-        for kind, hook_name in _COMPONENT_HOOKS.items():
-            for implementation in getattr(self.plugin_manager.hook, hook_name).get_hookimpls():
-                plugin = implementation.plugin_name
+        """Call every plugin's registration hooks, plugin by plugin in load order (the first provider of a
+        name keeps it); each plugin's components and config folders are kept all or nothing."""
+        for plugin in list(self.plugins):
+            self.register_plugin(plugin)
 
-                def register(
-                    name: str, factory: Callable, config_class: type, _kind=kind, _plugin=plugin, **extras
-                ) -> None:
-                    if self.trace:
-                        print(f"seqkit: {_plugin} registers {_kind} {name!r}", file=sys.stderr)
-                    self.registry.add(_kind, name, factory, config_class, _plugin, extras)
+    def _implementations(self, hook_name: str, plugin: str) -> list[pluggy.HookImpl]:
+        implementations = getattr(self.plugin_manager.hook, hook_name).get_hookimpls()
+        return [implementation for implementation in implementations if implementation.plugin_name == plugin]
 
-                self._call(plugin, implementation.function, register)
-        for implementation in self.plugin_manager.hook.register_config_dirs.get_hookimpls():
-            plugin = implementation.plugin_name
+    def register_plugin(self, plugin: str) -> None:
+        """Run one plugin's hooks against a staged copy of the registry, validate every config it registered,
+        and commit only if all of that passed; otherwise drop the plugin and report it."""
+        staged = self.registry.copy()
+        components: list[Component] = []
+        directories: list[Path] = []
+        problems: list[Exception] = []  # kept even if the plugin catches what ``register`` raised
 
-            def register_dir(directory: str | os.PathLike, _plugin=plugin) -> None:
-                path = Path(directory)
-                if not path.is_dir():
-                    raise FileNotFoundError(f"config directory {path} does not exist")
-                self.config_dirs.append((_plugin, path))
+        def component_register(kind: ComponentKind) -> Callable[..., None]:
+            def register(name: str, factory: Callable, config_class: type, **extras) -> None:
+                if self.trace:
+                    print(f"seqkit: {plugin} registers {kind} {name!r}", file=sys.stderr)
+                try:
+                    staged.add(kind, name, factory, config_class, plugin, extras)
+                except Exception as error:
+                    problems.append(error)
+                    raise
+                components.append(staged.get(kind, name))
 
-            self._call(plugin, implementation.function, register_dir)
+            return register
 
-    def _call(self, plugin: str, function: Callable, register: Callable) -> None:
+        def register_dir(directory: str | os.PathLike) -> None:
+            path = Path(directory)
+            if not path.is_dir():
+                problems.append(FileNotFoundError(f"config directory {path} does not exist"))
+                raise problems[-1]
+            directories.append(path)
+
+        calls = [(hook_name, component_register(kind)) for kind, hook_name in _COMPONENT_HOOKS.items()]
+        calls.append(("register_config_dirs", register_dir))
         try:
-            function(register=register)
-        except PluginError:
-            raise
+            for hook_name, register in calls:
+                for implementation in self._implementations(hook_name, plugin):
+                    implementation.function(*[register for _ in implementation.argnames])
+            if problems:
+                raise problems[0]
+            config_files = self._validate_configs(components, directories)
         except Exception as error:  # noqa: BLE001 - a broken plugin is reported by name, not fatal
-            self.fail(plugin, f"{type(error).__name__}: {error}")
+            self.drop(plugin)
+            self.fail(plugin, error_line(error, with_type=True))
+            return
+        self.registry = staged
+        self.config_dirs.extend((plugin, path) for path in directories)
+        self.config_files.update(config_files)
+
+    @staticmethod
+    def _validate_configs(components: list[Component], directories: list[Path]) -> dict[Path, list[ConfigFile]]:
+        if not components and not directories:
+            return {}
+        from seqkit.config import read_config_dir, validate_component_config  # seqkit.config imports this module
+
+        for component in components:
+            validate_component_config(component)
+        return {path: read_config_dir(path) for path in directories}
+
+    def drop(self, plugin: str) -> None:
+        """Forget a plugin that failed to register: none of its hooks runs again, ``seqkit plugins`` omits it."""
+        self.plugins.pop(plugin, None)
+        registered = self.plugin_manager.get_plugin(plugin)
+        if registered is not None:
+            self.plugin_manager.unregister(registered, name=plugin)
 
 
 def load_host(
@@ -203,4 +252,6 @@ def load_host(
     for name, plugin in extra_plugins:
         loader.add(name, plugin, "local", "registered in code")
     loader.call_registrations()
-    return Host(loader.plugin_manager, loader.registry, loader.plugins, loader.config_dirs, loader.failures)
+    return Host(
+        loader.plugin_manager, loader.registry, loader.plugins, loader.config_dirs, loader.failures, loader.config_files
+    )

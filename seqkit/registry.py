@@ -1,7 +1,8 @@
 """Name -> component tables, filled by the plugin hooks.
 
 Lookups fail with the names that *are* available and the plugin providing each; a name registered by
-two different plugins fails naming both.
+two different plugins fails naming both. The plugin loader fills a :meth:`Registry.copy` per plugin and
+keeps it only when all of that plugin's registrations succeeded.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class Registry:
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def copy(self) -> Registry:
+        """An independent registry holding the same components (the loader stages one plugin's registrations
+        in a copy and keeps it only when the whole plugin registered cleanly)."""
+        staged = Registry()
+        staged._tables = {kind: dict(table) for kind, table in self._tables.items()}
+        return staged
 
     def add(
         self,

@@ -1,6 +1,6 @@
 """Composition: typed component configs in the ConfigStore, presets, and errors that name the key."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from hydra.core.config_store import ConfigStore
@@ -14,10 +14,14 @@ from seqkit.config import (
     component_node,
     config_for_resume,
     override_key,
+    read_config_dir,
+    register_configs,
     store_config_dir,
+    validate_component_config,
 )
+from seqkit.host import Host
 from seqkit.model import ModelConfig
-from seqkit.registry import Component
+from seqkit.registry import Component, Registry
 
 
 def test_component_options_compose_with_their_defaults(compose_config):
@@ -146,3 +150,62 @@ def test_resumed_config_is_typed_like_a_composed_one():
 )
 def test_override_key_names_what_an_override_sets(override, key):
     assert override_key(override) == key
+
+
+# -- validation at load -----------------------------------------------------------------------------
+
+
+@dataclass
+class Plain:
+    hidden_size: int = 3
+    values: list[int] = field(default_factory=lambda: [1, 2])
+
+
+@dataclass
+class Unstorable:
+    ids: set[int] = frozenset()
+
+
+def test_validate_component_config_accepts_a_plain_dataclass_and_names_the_bad_field():
+    validate_component_config(Component("cell", "plain", lambda c, i: None, Plain, "p"))
+    with pytest.raises(TypeError) as error:
+        validate_component_config(Component("cell", "sets", lambda c, i: None, Unstorable, "p"))
+    message = str(error.value)
+    assert message.startswith("cell 'sets' from plugin 'p': config class test_config.Unstorable field 'ids' cannot")
+    assert "Unexpected type annotation: set[int]" in message and "\n" not in message
+
+
+def test_read_config_dir_parses_each_file_once_with_its_package(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "a.yaml").write_text("# @package _global_\nseed: 3\n")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "empty.yaml").write_text("")
+    files = read_config_dir(tmp_path)
+    assert [(f.group, f.name, f.package, f.node) for f in files] == [
+        ("dataset", "empty", None, {}),
+        ("experiment", "a", "_global_", {"seed": 3}),
+    ]
+
+
+def test_read_config_dir_names_the_file_and_line_of_bad_yaml(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "bad.yaml").write_text("seed: 1\nnote: a: b\n")
+    with pytest.raises(ValueError) as error:
+        read_config_dir(tmp_path)
+    assert str(error.value) == (
+        f"config file {tmp_path / 'experiment' / 'bad.yaml'} line 2: mapping values are not allowed here "
+        "(not valid YAML)"
+    )
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_config_dir(tmp_path / "nowhere")
+
+
+def test_register_configs_stores_what_the_loader_validated_without_parsing_again(tmp_path, compose_config):
+    preset = tmp_path / "experiment" / "validated_once_preset.yaml"
+    preset.parent.mkdir()
+    preset.write_text("# @package _global_\nseed: 11\n")
+    files = read_config_dir(tmp_path)
+    preset.write_text("this: is: no longer: yaml\n")  # a second parse would fail
+    host = Host(None, Registry(), {}, [("p", tmp_path)], [], {tmp_path: files})
+    register_configs(host)
+    assert compose_config(["+experiment=validated_once_preset"]).seed == 11

@@ -84,3 +84,14 @@ def test_components_are_listed_by_kind_then_name():
     registry.add("cell", "z", make, Options, "p")
     registry.add("cell", "a", make, Options, "p")
     assert [(c.kind, c.name) for c in registry.components()] == [("cell", "a"), ("cell", "z"), ("head", "b")]
+
+
+def test_a_copy_stages_additions_without_touching_the_original():
+    registry = Registry()
+    registry.add("cell", "kept", make, Options, "p")
+    staged = registry.copy()
+    staged.add("cell", "staged", other_make, Options, "q")
+    assert registry.names("cell") == ["kept"]
+    assert staged.names("cell") == ["kept", "staged"]
+    with pytest.raises(RegistryError, match="by plugin 'p' and by plugin 'q'"):
+        staged.add("cell", "kept", other_make, Options, "q")
