@@ -138,6 +138,14 @@ def check_component_overrides(arguments: list[str], host: Host) -> None:
                 host.registry.get(override.key_or_group, name)
 
 
+def check_run_dir(arguments: list[str]) -> None:
+    """Fail before Hydra starts when ``hydra.run.dir=`` names a file: Hydra would fail with a traceback."""
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key.lstrip("+") == "hydra.run.dir" and Path(value).is_file():
+            raise ValueError(f"hydra.run.dir={value} is a file, not a directory; choose another hydra.run.dir")
+
+
 def task(config) -> float | None:
     """One run of the Hydra app: train the composed config in Hydra's output directory."""
     from hydra.core.hydra_config import HydraConfig
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if arguments[:1] == ["sample"]:
             raise SystemExit(sample_command(arguments[1:]))
+        check_run_dir(arguments)
         host = get_host()
         check_component_overrides(arguments, host)
     except (

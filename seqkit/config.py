@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from seqkit.errors import error_line
 from seqkit.host import Host
@@ -275,5 +276,11 @@ def build_config(section: DictConfig | dict, component: Component) -> Any:
     """The plugin's own dataclass instance for a config section (composed, or plain data from a checkpoint)."""
     values = OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
     values.pop("name", None)
-    typed = OmegaConf.merge(OmegaConf.structured(component.config_class), values)
-    return OmegaConf.to_object(typed)
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(component.config_class), values)
+        return OmegaConf.to_object(typed)
+    except OmegaConfBaseException as error:
+        # OmegaConf names the key on a second line, relative to the section; say which section it is.
+        key = getattr(error, "full_key", None)
+        where = f"{component.kind}.{key}" if key else component.kind
+        raise ValueError(f"{where}: {error_line(error)} ({component.kind} {component.name!r})") from error

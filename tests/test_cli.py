@@ -145,3 +145,18 @@ def test_sweep_runs_each_job_in_its_own_directory(tmp_path):
         assert summary["status"] == "completed"
         cells[job] = torch.load(tmp_path / "sweep" / job / "checkpoints" / "best.pt", weights_only=True)["config"]
     assert {cells[j]["cell"]["name"] for j in cells} == {"lstm", "gru"}
+
+
+def test_a_run_directory_that_is_a_file_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    result = seqkit("+experiment=example_mgu", *TINY, f"hydra.run.dir={tmp_path / 'taken'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"seqkit: error: hydra.run.dir={tmp_path / 'taken'} is a file, not a directory; choose another hydra.run.dir"
+    )
+
+
+def test_a_wrongly_typed_component_option_names_its_key(tmp_path):
+    result = seqkit("+experiment=example_mgu", *TINY, "head.dropout=1.5", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "ValueError: head.dropout must be in [0, 1); got 1.5" in result.stdout + result.stderr

@@ -69,11 +69,16 @@ def test_a_run_trained_without_a_sampler_samples_with_text(host, tmp_path, witho
     assert report["path"] == "samples.txt" and report["characters"] >= 20
 
 
-def test_a_bad_sampler_key_names_the_key(finished_run, host, tmp_path):
-    from omegaconf.errors import ConfigKeyError
-
-    request = SampleRequest.from_arguments(str(finished_run), [f"out={tmp_path}", "temprature=2"])
-    with pytest.raises(ConfigKeyError, match="temprature"):
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        ("temprature=2", "sampler.temprature: Key 'temprature' not in 'TextSamplerConfig'"),
+        ("temperature=abc", "sampler.temperature: Value 'abc' of type 'str' could not be converted to Float"),
+    ],
+)
+def test_a_bad_sampler_option_names_the_key(finished_run, host, tmp_path, argument, message):
+    request = SampleRequest.from_arguments(str(finished_run), [f"out={tmp_path}", argument])
+    with pytest.raises(ValueError, match=message):
         sample_from_run(request, host.registry)
 
 
