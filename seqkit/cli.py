@@ -117,8 +117,17 @@ def sample_command(arguments: list[str]) -> int:
 # -- the Hydra app ----------------------------------------------------------------------------------
 
 
+def config_options(group: str, host: Host) -> set[str]:
+    """The YAML options of a config group: seqkit's own (``conf/cell/lstm_bach.yaml``) and the plugins'."""
+    import seqkit.conf
+
+    folders = [Path(seqkit.conf.__file__).parent, *(directory for _plugin, directory in host.config_dirs)]
+    return {path.stem for folder in folders for path in (folder / group).glob("*.yaml")}
+
+
 def check_component_overrides(arguments: list[str], host: Host) -> None:
-    """Fail early, with the providing plugins, on ``cell=NAME`` overrides naming no registered component."""
+    """Fail early, with the providing plugins, on ``cell=NAME`` overrides naming no registered component
+    (nor a YAML option of the group, such as a preset's configured cell)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
@@ -133,8 +142,9 @@ def check_component_overrides(arguments: list[str], host: Host) -> None:
             names = list(override.sweep_string_iterator())
         else:
             names = [override.get_value_element_as_str()]
+        options = config_options(override.key_or_group, host)
         for name in names:
-            if name not in ("null", "None"):
+            if name not in ("null", "None") and name not in options:
                 host.registry.get(override.key_or_group, name)
 
 

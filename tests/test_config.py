@@ -3,11 +3,13 @@
 from dataclasses import dataclass, field
 
 import pytest
+from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ValidationError
 
+from seqkit import hookimpl
 from seqkit.config import (
     TrainerConfig,
     build_config,
@@ -19,9 +21,11 @@ from seqkit.config import (
     store_config_dir,
     validate_component_config,
 )
-from seqkit.host import Host
+from seqkit.host import Host, load_host
 from seqkit.model import ModelConfig
 from seqkit.registry import Component, Registry
+
+import toy_plugin
 
 
 def test_component_options_compose_with_their_defaults(compose_config):
@@ -70,7 +74,7 @@ def test_build_config_returns_the_plugins_own_dataclass(compose_config, host):
     built = build_config(config.cell, component)
     assert type(built) is component.config_class and built.hidden_size == 5
     assert build_config({"name": "toy_rnn", "hidden_size": 7}, component).hidden_size == 7
-    with pytest.raises(ConfigKeyError, match="nope"):
+    with pytest.raises(ValueError, match="cell.nope: Key .nope. not in .ToyCellConfig. \\(cell .toy_rnn.\\)"):
         build_config({"nope": 1}, component)
 
 
@@ -99,6 +103,29 @@ def test_shipped_experiments_compose(compose_config, name):
     config = compose_config([f"+experiment={name}"])
     assert config.experiment == name
     assert config.dataset.name in ("abc", "electricity")
+
+
+def test_a_presets_component_options_go_when_its_component_is_swapped(compose_config):
+    bach = compose_config(["+experiment=bach"])
+    assert (bach.cell.name, bach.cell.weight_drop, bach.sampler.name, bach.sampler.top_p) == ("lstm", 0.3, "text", 0.98)
+    swapped = compose_config(["+experiment=bach", "cell=toy_rnn"])  # a cell without weight_drop
+    assert swapped.cell.name == "toy_rnn" and swapped.cell.hidden_size == 448 and "weight_drop" not in swapped.cell
+
+
+def test_a_presets_sampler_options_stay_with_its_sampler():
+    @dataclass
+    class EchoConfig:
+        repeat: int = 1
+
+    class Plugin:
+        @hookimpl
+        def register_samplers(self, register):
+            register("echo", lambda config: config, EchoConfig)
+
+    register_configs(load_host([("toy", toy_plugin), ("echo", Plugin())], strict=True))
+    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=["+experiment=bach", "sampler=echo"])
+    assert dict(config.sampler) == {"repeat": 1, "name": "echo"}
 
 
 # -- resuming ---------------------------------------------------------------------------------------
