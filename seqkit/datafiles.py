@@ -18,6 +18,35 @@ class DataNotFoundError(FileNotFoundError):
     """A data file is not on disk and could not be downloaded."""
 
 
+def not_a_file(path: str | Path, expected: str, option: str | None = None) -> str | None:
+    """Why ``path`` cannot be read as a data file, in one line, or ``None`` when it is a file.
+
+    ``expected`` says what the file should hold (``"a CSV file of load readings"``); ``option`` names the
+    setting that gave the path (``"dataset.path"``), so the message can say which one to change.
+    """
+    path = Path(path)
+    if path.is_file():
+        return None
+    label = f"{option}={str(path)!r}" if option else str(path)
+    if path.is_dir():
+        inside = sorted(entry.name for entry in path.iterdir() if entry.is_file() and not entry.name.startswith("."))
+        held = f" (it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''})" if inside else " (no files)"
+        fix = f"set {option} to the file itself" if option else "give the file itself"
+        example = f", e.g. {option + '=' if option else ''}{path / inside[0]}" if inside else ""
+        return f"{label} is a directory{held}, not a file; expected {expected}: {fix}{example}"
+    if not path.parent.is_dir():
+        return f"{label}: no such file (the folder {path.parent} does not exist either); expected {expected}"
+    return f"{label}: no such file; expected {expected}"
+
+
+def require_file(path: str | Path, expected: str, option: str | None = None) -> Path:
+    """``path`` when it is a file; else :class:`DataNotFoundError` saying whether it is missing or a directory."""
+    problem = not_a_file(path, expected, option)
+    if problem is not None:
+        raise DataNotFoundError(problem)
+    return Path(path)
+
+
 def data_dir() -> Path:
     """``$SEQKIT_DATA`` if set, else the per-user cache folder (e.g. ``~/.cache/seqkit``)."""
     configured = os.environ.get("SEQKIT_DATA")
@@ -35,6 +64,12 @@ def fetch(relative_path: str, url: str, sha256: str | None, *, archive_member: s
     target = data_dir() / relative_path
     if target.is_file():
         return target
+    if target.is_dir():
+        raise DataNotFoundError(
+            f"{relative_path}: {target} in the data directory is a directory, not the file; move that folder "
+            "away (the file is downloaded there), or set SEQKIT_DATA to another folder, or pass the file with "
+            "dataset.path=..."
+        )
     import pooch  # imported here: only a download needs it
 
     target.parent.mkdir(parents=True, exist_ok=True)

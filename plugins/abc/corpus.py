@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from seqkit.datafiles import fetch
 from seqkit.plugins.abc.config import AbcConfig
-from seqkit.plugins.abc.notation import Tune, read_tunes
+from seqkit.plugins.abc.notation import AbcReadError, Tune, abc_files, has_music, read_tunes
 
 GOLDBERG_URL = (
     "https://raw.githubusercontent.com/gsantam/infinite-goldberg-variations/"
@@ -152,6 +152,10 @@ def _select(names: list[str], tunes: list[Tune], option: str) -> list[int]:
     return selected
 
 
+def _all_tunes(count: int) -> str:
+    return "the only tune" if count == 1 else f"all {count} tunes"
+
+
 def fixed_split(tunes: list[Tune], val_tunes: list[str], test_tunes: list[str]) -> dict[str, list[int]]:
     """Tune indices per split: the named tunes held out, every other tune in train."""
     val = _select(val_tunes, tunes, "val_tunes")
@@ -161,7 +165,14 @@ def fixed_split(tunes: list[Tune], val_tunes: list[str], test_tunes: list[str]) 
         names = ", ".join(tunes[i].name for i in both)
         raise ValueError(f"dataset.val_tunes and dataset.test_tunes both select {names}; name each tune once")
     held_out = set(val) | set(test)
-    return {"train": [i for i in range(len(tunes)) if i not in held_out], "val": val, "test": test}
+    train = [i for i in range(len(tunes)) if i not in held_out]
+    if not train:
+        names = ", ".join(tunes[i].name for i in sorted(held_out))
+        raise ValueError(
+            f"dataset.val_tunes and dataset.test_tunes hold out {_all_tunes(len(tunes))} ({names}), leaving none "
+            "to train on; name fewer tunes there, or give more tunes"
+        )
+    return {"train": train, "val": val, "test": test}
 
 
 def random_split(
@@ -187,6 +198,19 @@ def random_split(
             split["val"] += group
         else:
             split["train"] += group
+    if not split["train"]:
+        held = "; ".join(
+            f"{name}: {', '.join(tunes[i].name for i in sorted(split[name]))}"
+            for name in ("test", "val")
+            if split[name]
+        )
+        together = " (near-duplicates go together)" if any(len(group) > 1 for group in groups) else ""
+        needed = 1 + (val_fraction > 0) + (test_fraction > 0)
+        raise ValueError(
+            f"dataset.val_fraction={val_fraction} and dataset.test_fraction={test_fraction} hold out "
+            f"{_all_tunes(len(tunes))} ({held}){together}, leaving none to train on: each fraction above 0 holds out "
+            f"at least one tune; give at least {needed} distinct tunes, or lower the fractions (0 holds out none)"
+        )
     return {name: sorted(indices) for name, indices in split.items()}
 
 
@@ -227,12 +251,59 @@ def _download(url: str) -> Path:
     return fetch(f"abc/{tag}-{name}", url, None)
 
 
-def load_tunes(config: AbcConfig) -> list[Tune]:
-    """The tunes the config names, in order: ``path``, then ``urls``, else the Goldberg movements."""
-    files: list[Path] = []
+class TuneList(list[Tune]):
+    """The tunes :func:`load_tunes` read (a plain ``list`` of :class:`Tune`), and ``files``: the resolved
+    path of every ABC file read, in reading order (each file of a folder on its own), resolved when read."""
+
+    def __init__(self, tunes: list[Tune], files: tuple[Path, ...]):
+        super().__init__(tunes)
+        self.files = files
+
+
+def _where(tune: Tune) -> str:
+    title = f" ({tune.headers['T']!r})" if tune.headers.get("T") else ""
+    return f"{tune.file}, line {tune.line}: tune X:{tune.headers.get('X', '')}{title}"
+
+
+def _no_music(tune: Tune) -> tuple[str, str]:
+    """What is missing from a tune without music, and how to mend it."""
+    if "K" not in tune.headers:
+        return "has no K: line, hence no music", "add a K: line with the tune's notes after it"
+    return "has no music after its K: line", "write the tune's notes after its K: line"
+
+
+def keep_tunes_with_music(tunes: list[Tune]) -> list[Tune]:
+    """The tunes that hold music; each one without is left out with a warning naming its file and X: line.
+
+    Raises :class:`AbcReadError` naming the first of them when no tune holds music.
+    """
+    kept = [tune for tune in tunes if has_music(tune)]
+    empty = [tune for tune in tunes if not has_music(tune)]
+    if empty and not kept:
+        missing, fix = _no_music(empty[0])
+        more = f" (nor do the other {len(empty) - 1} tunes read)" if len(empty) > 1 else ""
+        raise AbcReadError(
+            f"{_where(empty[0])} {missing}{more}, so there is nothing to train on; {fix}, "
+            "or give dataset.path a file with complete tunes"
+        )
+    for tune in empty:
+        missing, fix = _no_music(tune)
+        warnings.warn(f"{_where(tune)} {missing}; left out of the corpus ({fix}, or delete it)", stacklevel=3)
+    return kept
+
+
+def load_tunes(config: AbcConfig) -> TuneList:
+    """The tunes the config names, in order: ``path``, then ``urls``, else the Goldberg movements.
+
+    Tunes without music are left out with a warning (:func:`keep_tunes_with_music`). The result is a list
+    whose ``files`` attribute holds the resolved path of every file read.
+    """
+    sources: list[Path] = []
     if config.path:
-        files.append(Path(config.path).expanduser())
-    files += [_download(url) for url in config.urls]
-    if not files:
-        files = [_download(GOLDBERG_URL + "abc/" + name) for name in GOLDBERG_MOVEMENTS]
-    return [tune for file in files for tune in read_tunes(file, drop_comments=config.drop_comments)]
+        sources.append(Path(config.path).expanduser())
+    sources += [_download(url) for url in config.urls]
+    if not sources:
+        sources = [_download(GOLDBERG_URL + "abc/" + name) for name in GOLDBERG_MOVEMENTS]
+    files = [file for source in sources for file in abc_files(source)]
+    tunes = [tune for file in files for tune in read_tunes(file, drop_comments=config.drop_comments)]
+    return TuneList(keep_tunes_with_music(tunes), tuple(file.resolve() for file in files))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -210,6 +211,10 @@ class AbcDataset(Dataset):
             "unknown_counts": dict(self.unknown_counts),
             "near_duplicates": self.near_duplicates,
         }
+
+    def data_files(self) -> list[Path]:
+        """Every ``.abc`` file read, in reading order."""
+        return list(self.tunes.files)
 
     def artifacts(self) -> dict[str, Any]:
         return {

@@ -56,6 +56,19 @@ class Tune:
         return self.stem if self.index == 0 else f"{self.stem}#{self.index}"
 
 
+def has_music(tune: Tune) -> bool:
+    """Whether a tune holds any music: a line after its ``K:`` header line that is not a field, a ``%``
+    comment or a ``%%`` directive (``[V:1] abc|`` counts; a tune with no ``K:`` line has none)."""
+    lines = tune.text.split("\n")
+    header_end = next((i for i, line in enumerate(lines) if (m := FIELD_LINE.match(line)) and m.group(1) == "K"), None)
+    if header_end is None:
+        return False
+    return any(
+        line.strip() and FIELD_LINE.match(line) is None and not line.lstrip().startswith("%")
+        for line in lines[header_end + 1 :]
+    )
+
+
 def normalise_newlines(text: str) -> str:
     """``\\r\\n`` and lone ``\\r`` become ``\\n``."""
     return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -6,6 +6,8 @@ Registering imports no pandas or matplotlib and reads no data: the factory impor
 - :mod:`~seqkit.plugins.electricity.config`: the dataset's options (``ElectricityConfig``);
 - :mod:`~seqkit.plugins.electricity.dataset`: the dataset (``ElectricityDataset``) and its test report;
 - :mod:`~seqkit.plugins.electricity.series`: reading a load series from a text file;
+- :mod:`~seqkit.plugins.electricity.csv_cells`: a load file's header and cells, and its values as numbers;
+- :mod:`~seqkit.plugins.electricity.time_axis`: a load file's time column and step;
 - :mod:`~seqkit.plugins.electricity.windows`: chronological splits, scaling and calendar features;
 - :mod:`~seqkit.plugins.electricity.baselines`: reference forecasts and error figures;
 - :mod:`~seqkit.plugins.electricity.report`: the forecast table and plot;

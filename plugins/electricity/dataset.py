@@ -42,7 +42,13 @@ from seqkit.plugins.electricity.baselines import (
     target_rows,
 )
 from seqkit.plugins.electricity.config import ElectricityConfig
-from seqkit.plugins.electricity.series import DataFormatError, all_zero_day_rows, read_series, resample_series
+from seqkit.plugins.electricity.series import (
+    EXPECTED_FILE,
+    DataFormatError,
+    all_zero_day_rows,
+    read_series,
+    resample_series,
+)
 from seqkit.plugins.electricity.windows import (
     ONE_DAY,
     calendar_categories,
@@ -71,10 +77,7 @@ def locate_file(config: ElectricityConfig) -> Path:
     if config.source not in SOURCES:
         raise ValueError(f"dataset.source={config.source!r} is unknown; choose one of {', '.join(SOURCES)}")
     if config.path is not None:
-        path = Path(config.path).expanduser()
-        if not path.is_file():
-            raise datafiles.DataNotFoundError(f"dataset.path={config.path!r}: no such file; give an existing file")
-        return path
+        return datafiles.require_file(Path(config.path).expanduser(), EXPECTED_FILE, option="dataset.path")
     if config.source == "extract":
         return datafiles.fetch(EXTRACT_FILE, EXTRACT_URL, EXTRACT_SHA256)
     if config.source == "uci":
@@ -191,6 +194,10 @@ class ElectricityDataset(Dataset):
 
     def num_batches(self, split: Split, shard: tuple[int, int] = (0, 1)) -> int:
         return math.ceil(len(self.window_starts(split, 0, shard)) / self.config.batch_size)
+
+    def data_files(self) -> list[Path]:
+        """The load file read (its path as resolved when read)."""
+        return list(self.series.files)
 
     def artifacts(self) -> dict[str, Any]:
         return {

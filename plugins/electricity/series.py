@@ -7,23 +7,53 @@ Two layouts are read, told apart by the header line:
 - a plain CSV (``,`` separators, ``.`` decimals), such as the one-column extract ``elec_load.csv``
   (header ``Load``), with or without a time column.
 
-Time stamps mark the END of each interval, as in the UCI file. A file without a time column gets the
-axis ``start + step * row``. Every problem is reported as a :class:`DataFormatError` naming the file,
-the line (1-based, as an editor shows it) or column, and what was expected.
+Time stamps mark the END of each interval, as in the UCI file. The time column of a plain CSV is
+``time_column`` when given; else a column named like ``time``/``timestamp``/``date``/``datetime``, or
+the first column, whose cells are date-times (said in a log line). The series' step is always the
+step of those stamps, whatever ``frequency`` says. Only a file without a time column gets the axis
+``start + frequency * row``. A plain CSV whose value column is written with decimal commas is read
+with a logged notice when that is the only reading.
+
+This module puts the reading together and logs what it decided; the cells and numbers are read by
+:mod:`~seqkit.plugins.electricity.csv_cells`, the time column by :mod:`~seqkit.plugins.electricity.time_axis`.
+Every problem is reported as a :class:`DataFormatError` naming the file, the line (1-based, as an
+editor shows it) or column, and what was expected. ``LoadSeries.files`` holds the resolved path of
+the file read, so a run can record it (and its checksum).
 """
 
 from __future__ import annotations
 
-import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from seqkit.datafiles import not_a_file
+from seqkit.plugins.electricity.csv_cells import (
+    DataFormatError,
+    choose_column,
+    join_decimal_commas,
+    parse_numbers,
+    read_cells,
+    read_header,
+    too_many_fields,
+)
+from seqkit.plugins.electricity.time_axis import (
+    find_time_column,
+    given_time_position,
+    is_frequency,
+    is_time_name,
+    parse_times,
+    step_text,
+)
 
-class DataFormatError(ValueError):
-    """A data file that cannot be read as a load series: the message names the file, the place and the fix."""
+__all__ = ["EXPECTED_FILE", "DataFormatError", "LoadSeries", "all_zero_day_rows", "read_series", "resample_series"]
+
+log = logging.getLogger(__name__)
+
+EXPECTED_FILE = "a CSV or LD2011_2014.txt file of load readings"
 
 
 @dataclass(frozen=True)
@@ -38,6 +68,12 @@ class LoadSeries:
     step: pd.Timedelta
     path: Path
     column: str
+    #: The resolved (absolute) paths of the files the series was read from, resolved when read.
+    files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            object.__setattr__(self, "files", (Path(self.path).resolve(),))
 
     def __len__(self) -> int:
         return len(self.values)
@@ -48,117 +84,19 @@ class LoadSeries:
         return self.times - self.step
 
 
-def _list_columns(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(name) for name in names[:limit])
-    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
-
-
-def _read_header(path: Path) -> tuple[list[str], str]:
-    """The header cells and the separator, sniffed from the first line."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            first_line = handle.readline()
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 text ({error}); expected a CSV file of load readings") from error
-    if not first_line.strip():
-        raise DataFormatError(f"{path}: the file is empty (line 1 has no header); expected a header line and rows")
-    separator = ";" if ";" in first_line else ","
-    header = next(csv.reader([first_line.rstrip("\r\n")], delimiter=separator))
-    return [cell.strip() for cell in header], separator
-
-
-def _choose_columns(
-    path: Path, header: list[str], column: str | None, time_column: str | None
-) -> tuple[int, int | None]:
-    """Positions of the value column and the time column (``None``: the file has none)."""
-    if time_column is not None:
-        if time_column not in header:
-            raise DataFormatError(
-                f"{path}: no time column {time_column!r}; available columns: {_list_columns(header)}. "
-                "Set dataset.time_column to one of them, or to null when the file has no time column"
-            )
-        time_position: int | None = header.index(time_column)
-    else:
-        # The UCI layout leaves the header cell over its time stamps empty.
-        time_position = 0 if header and header[0] == "" else None
-    candidates = [name for position, name in enumerate(header) if position != time_position]
+def _positions_to_read(header: list[str], column: str | None, time_position: int | None) -> list[int]:
+    """The header positions worth reading in a wide file, each with the next (a decimal comma shifts later
+    cells right by one)."""
+    width = len(header)
     if column is None:
-        if len(candidates) != 1:
-            raise DataFormatError(
-                f"{path}: {len(candidates)} value columns, so dataset.column must name one; "
-                f"available columns: {_list_columns(candidates)}"
-            )
-        column = candidates[0]
-    if column not in candidates:
-        raise DataFormatError(
-            f"{path}: no column {column!r}; available columns: {_list_columns(candidates)}. "
-            "Set dataset.column (or dataset.client for the UCI file) to one of them"
-        )
-    return header.index(column), time_position
-
-
-def _read_cells(path: Path, separator: str, positions: list[int]) -> pd.DataFrame:
-    """The chosen columns as text; row ``k`` is line ``k + 2`` of the file (blank lines are kept as rows)."""
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=separator,
-            usecols=positions,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-        )
-    except pd.errors.ParserError as error:
-        raise DataFormatError(f"{path}: {error} (line numbers count the header as line 1)") from error
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 text ({error}); expected a CSV file of load readings") from error
-    frame = frame.fillna("")
-    # A file that ends in blank lines has nothing after them; only blank lines inside the data are errors.
-    filled = (frame != "").any(axis=1).to_numpy()
-    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
-    return frame.iloc[:last]
-
-
-def _parse_numbers(path: Path, cells: pd.Series, column: str, decimal_comma: bool) -> np.ndarray:
-    text = cells.str.strip()
-    if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = int(bad[0])
-        cell = cells.iloc[row]
-        found = "an empty cell" if cell.strip() == "" else f"{cell!r}"
-        mark = "decimal comma, e.g. 2,5" if decimal_comma else "decimal point, e.g. 2.5"
-        raise DataFormatError(
-            f"{path}, line {row + 2}, column {column!r}: found {found}; expected a finite number with a {mark} "
-            f"({bad.size} such cell{'s' if bad.size > 1 else ''} in the file)"
-        )
-    return values
-
-
-def _parse_times(path: Path, cells: pd.Series, column: str) -> tuple[pd.DatetimeIndex, pd.Timedelta]:
-    times = pd.DatetimeIndex(pd.to_datetime(cells.str.strip(), format="ISO8601", errors="coerce"))
-    bad = np.flatnonzero(times.isna())
-    if bad.size:
-        row = int(bad[0])
-        raise DataFormatError(
-            f"{path}, line {row + 2}, column {column!r}: found {cells.iloc[row]!r}; "
-            "expected a time stamp such as 2011-01-01 00:15:00"
-        )
-    if len(times) < 2:
-        raise DataFormatError(f"{path}: only {len(times)} row; expected at least two rows to fix the time step")
-    steps = times[1:] - times[:-1]
-    step = steps[0]
-    irregular = np.flatnonzero((steps != step) | (steps <= pd.Timedelta(0)))
-    if step <= pd.Timedelta(0) or irregular.size:
-        row = int(irregular[0]) + 1 if irregular.size else 1
-        raise DataFormatError(
-            f"{path}, line {row + 2}, column {column!r}: time stamp {times[row]} follows {times[row - 1]}; "
-            f"expected evenly spaced, increasing time stamps {step} apart (fill or drop the gap first)"
-        )
-    return times, step
+        wanted = set(range(width))
+    else:
+        wanted = {position for position, name in enumerate(header) if name == column}
+        if time_position is not None:
+            wanted.add(time_position)
+        else:
+            wanted |= {0} | {position for position, name in enumerate(header) if is_time_name(name)}
+    return sorted(wanted | {position + 1 for position in wanted})
 
 
 def read_series(
@@ -172,26 +110,89 @@ def read_series(
     """Read one column of ``path`` as a load series.
 
     ``column`` may be left out when the file has a single value column. ``time_column`` names the time
-    stamps of a plain CSV (the UCI layout's unnamed first column is found by itself); without one the
-    rows are ``frequency`` apart, the first ending at ``start``.
+    stamps of a plain CSV; without it a column of date-times named like ``time``/``date`` or in first
+    place is taken (and the UCI layout's unnamed first column). The series' step is the stamps' step,
+    never ``frequency``; only a file without time stamps gets rows ``frequency`` apart, the first
+    ending at ``start``. The result's ``files`` holds the file's resolved path.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file; expected a CSV or LD2011_2014.txt file of load readings")
-    header, separator = _read_header(path)
-    value_position, time_position = _choose_columns(path, header, column, time_column)
-    positions = [value_position] if time_position is None else [time_position, value_position]
-    cells = _read_cells(path, separator, positions)
-    if len(cells) == 0:
+    problem = not_a_file(path, EXPECTED_FILE)
+    if problem is not None:
+        raise DataFormatError(problem)
+    header, separator = read_header(path)
+    time_position = given_time_position(path, header, time_column)
+    value_position = None if time_position is None else choose_column(path, header, column, time_position)
+    frame = read_cells(path, separator, len(header), _positions_to_read(header, column, time_position))
+    if len(frame) == 0:
         raise DataFormatError(f"{path}: the header is followed by no data rows; expected one row per reading")
+    columns, comma_position, first_split = join_decimal_commas(path, frame, header, separator)
+    found = False
+    if time_position is None:
+        time_position, misnamed = find_time_column(path, header, columns, column)
+        found = time_position is not None
+        for position, row in misnamed:
+            log.warning(
+                "%s: column %r is named like a time column but line %d holds %r, not a date-time, so it is not "
+                "the time axis; write ISO time stamps such as 2011-01-01 00:15:00 to use it",
+                path,
+                header[position],
+                row + 2,
+                columns[position].iloc[row],
+            )
+        value_position = choose_column(path, header, column, time_position)
     value_name = header[value_position]
-    values = _parse_numbers(path, cells.iloc[:, positions.index(value_position)], value_name, separator == ";")
+    if comma_position is not None and (
+        comma_position != value_position or len(header) - (time_position is not None) != 1
+    ):
+        raise too_many_fields(path, separator, len(header), first_split)
+    cells = columns[value_position]
+    # ``;`` files (the UCI layout) use decimal commas; a comma that split the values is one; else find out.
+    decimal = True if separator == ";" or comma_position is not None else None
+    values, decimal_comma = parse_numbers(path, cells, value_name, decimal)
+    if decimal_comma and separator != ";":
+        row = int(np.flatnonzero(cells.str.contains(",", regex=False).to_numpy())[0])
+        log.info(
+            "%s: column %r is written with decimal commas, so line %d's %r is read as %s",
+            path,
+            value_name,
+            row + 2,
+            cells.iloc[row].strip(),
+            f"{values[row]:g}",
+        )
     if time_position is None:
         step = pd.Timedelta(frequency)
         times = pd.date_range(pd.Timestamp(start), periods=len(values), freq=step)
+        log.info(
+            "%s: no time column, so the rows are dataset.frequency=%s apart, the first ending at dataset.start=%s",
+            path,
+            frequency,
+            start,
+        )
     else:
         time_name = header[time_position] or "(unnamed first column)"
-        times, step = _parse_times(path, cells.iloc[:, positions.index(time_position)], time_name)
+        times, step = parse_times(path, columns[time_position], time_name, found)
+        other_step = "" if is_frequency(frequency, step) else f", not dataset.frequency={frequency}"
+        step_shown = step_text(step)
+        if found:
+            log.info(
+                "%s: column %r holds date-times, so it is the time axis (stamps read as interval ends): %d rows "
+                "%s apart from %s to %s; calendar features use that step%s, and dataset.start is not used",
+                path,
+                time_name,
+                len(times),
+                step_shown,
+                times[0],
+                times[-1],
+                other_step,
+            )
+        elif other_step:
+            log.info(
+                "%s: column %r has stamps %s apart; calendar features use that step%s",
+                path,
+                time_name,
+                step_shown,
+                other_step,
+            )
     return LoadSeries(values, pd.DatetimeIndex(times), pd.Timedelta(step), path, value_name)
 
 
@@ -217,6 +218,7 @@ def resample_series(series: LoadSeries, rule: str) -> LoadSeries:
         new_step,
         series.path,
         series.column,
+        series.files,
     )
 
 

@@ -23,13 +23,14 @@ from seqkit.plugins.abc.batches import (
 from seqkit.plugins.abc.config import AbcConfig
 from seqkit.plugins.abc.corpus import (
     GOLDBERG_URL,
+    fixed_split,
     load_tunes,
     near_duplicate_groups,
     random_split,
     shared_ngram_fractions,
 )
 from seqkit.plugins.abc.dataset import AbcDataset
-from seqkit.plugins.abc.notation import read_tunes
+from seqkit.plugins.abc.notation import AbcReadError, read_tunes
 from seqkit.testing import check_dataset
 
 
@@ -420,3 +421,55 @@ def test_resampled_and_rotated_training_text_keeps_its_bar_counts(corpus: Path) 
     rotated_ids, rotated_context = rotated.stream("train", 2)
     start = next(s for s in range(len(ids)) if torch.equal(torch.roll(ids, -s), rotated_ids))
     assert torch.equal(torch.roll(context, -start), rotated_context)
+
+
+# -- bad input: tunes without music, too few tunes, the files read ------------------------------------
+
+
+def test_a_file_whose_only_tune_has_no_music_says_so_naming_file_and_x_line(tmp_path: Path) -> None:
+    path = tmp_path / "intro.abc"
+    path.write_text("% a tune book\n\nX:7\nT:Intro\nM:4/4\nK:D\n", encoding="utf-8")
+    with pytest.raises(AbcReadError) as error:
+        AbcDataset(small(path))
+    assert str(error.value) == (
+        f"{path}, line 3: tune X:7 ('Intro') has no music after its K: line, so there is nothing to train on; "
+        "write the tune's notes after its K: line, or give dataset.path a file with complete tunes"
+    )
+    assert "hold out" not in str(error.value)
+
+
+def test_a_tune_without_music_is_left_out_with_a_warning(corpus: Path) -> None:
+    (corpus / "zz-empty.abc").write_text("X:1\nT:Empty\nK:C\n", encoding="utf-8")
+    with pytest.warns(
+        UserWarning, match=r"zz-empty\.abc, line 1: tune X:1 \('Empty'\) has no music after its K: line; left out"
+    ):
+        tunes = load_tunes(small(corpus))
+    assert len(tunes) == 10 and "zz-empty" not in {tune.name for tune in tunes}
+
+
+def test_too_few_tunes_for_the_held_out_fractions_say_which_fractions(tmp_path: Path) -> None:
+    write_tune(tmp_path, "solo", melody(1))
+    with pytest.raises(
+        ValueError,
+        match=r"dataset.val_fraction=0.1 and dataset.test_fraction=0.1 hold out the only tune \(test: solo\), "
+        r"leaving none to train on: .*give at least 3 distinct tunes, or lower the fractions",
+    ):
+        AbcDataset(small(tmp_path))
+
+
+def test_holding_out_every_named_tune_says_so(tmp_path: Path) -> None:
+    write_tune(tmp_path, "solo", melody(1))
+    with pytest.raises(ValueError, match=r"dataset.val_tunes and dataset.test_tunes hold out the only tune \(solo\)"):
+        fixed_split(read_tunes(tmp_path), [], ["solo"])
+
+
+def test_load_tunes_lists_the_resolved_files_it_read(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus.parent)
+    tunes = load_tunes(small(Path(corpus.name)))
+    assert tunes.files == tuple(sorted(path.resolve() for path in corpus.glob("*.abc")))
+    assert all(path.is_absolute() for path in tunes.files)
+    assert {Path(tune.file).resolve() for tune in tunes} == set(tunes.files)
+
+
+def test_the_dataset_names_every_file_it_read(corpus: Path) -> None:
+    assert sorted(AbcDataset(small(corpus)).data_files()) == sorted(path.resolve() for path in corpus.glob("*.abc"))

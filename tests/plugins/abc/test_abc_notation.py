@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seqkit.plugins.abc.notation import AbcReadError, parse_headers, read_text, read_tunes, split_tunes
+from seqkit.plugins.abc.notation import AbcReadError, has_music, parse_headers, read_text, read_tunes, split_tunes
 
 
 def shared_goldberg() -> Path:
@@ -162,3 +162,14 @@ def test_the_score_converted_from_musicxml_reads_with_its_eight_voices() -> None
     assert tune.headers["L"] == "1/8"
     assert sorted(tune.voices) == [str(v) for v in range(1, 9)]
     assert "\U0001d15f = 72" in tune.text  # a symbol outside the Basic Multilingual Plane survives
+
+
+def test_a_tune_has_music_only_with_notes_after_its_k_line() -> None:
+    first, second = split_tunes(BOOK)
+    assert has_music(first) and has_music(second)
+    header_only, no_key, comments_only, inline_voice = split_tunes(
+        "X:1\nT:A\nK:C\n\nX:2\nT:B\nM:4/4\n\nX:3\nK:C\n% only a comment\n%%MIDI program 1\nV:1\n\n"
+        "X:4\nK:C\n[V:1] C2 D2|\n"
+    )
+    assert not has_music(header_only) and not has_music(no_key) and not has_music(comments_only)
+    assert has_music(inline_voice)

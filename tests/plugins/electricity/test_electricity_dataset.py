@@ -285,6 +285,12 @@ def test_a_missing_path_is_named(tmp_path: Path) -> None:
         ElectricityDataset(ElectricityConfig(path=str(tmp_path / "gone.csv")))
 
 
+def test_a_directory_given_as_the_path_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "elec_load.csv").write_text("Load\n1\n")
+    with pytest.raises(datafiles.DataNotFoundError, match="is a directory .*set dataset.path to the file itself"):
+        ElectricityDataset(ElectricityConfig(path=str(tmp_path)))
+
+
 def test_csv_source_needs_a_path() -> None:
     with pytest.raises(ValueError, match="dataset.source=csv reads a local file: set dataset.path"):
         ElectricityDataset(ElectricityConfig(source="csv"))
@@ -379,3 +385,7 @@ def test_default_setup_baselines_on_the_real_extract() -> None:
     summary = data.data_summary()
     assert (summary["test_windows"], summary["test_windows_touching_zero_days"]) == (28052, 192)
     assert summary["test_zero_days"] == ["2014-12-02"]
+
+
+def test_the_dataset_names_the_file_it_read(tmp_path: Path) -> None:
+    assert dataset(tmp_path).data_files() == [(tmp_path / "elec_load.csv").resolve()]

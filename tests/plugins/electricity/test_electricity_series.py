@@ -1,4 +1,8 @@
-"""Reading load series: the UCI layout, plain CSVs, resampling, and a clear error for each malformed input."""
+"""Reading load series: the UCI layout and plain CSVs, choosing the value column, resampling, and the file itself.
+
+Decimal commas and bad cells are tested in ``test_electricity_csv_cells.py``, time columns in
+``test_electricity_time_axis.py``.
+"""
 
 from __future__ import annotations
 
@@ -79,18 +83,18 @@ def test_generic_csv_reads_the_named_column_on_its_time_column(tmp_path: Path) -
     assert series.times[0] == pd.Timestamp("2020-05-01 01:00")
 
 
+def test_a_uci_layout_wider_than_the_narrow_reader_reads_its_column(tmp_path: Path) -> None:
+    times = pd.date_range("2012-06-01 00:15", periods=8, freq="15min")
+    columns = {f"MT_{client:03d}": [f"{client},{row}" for row in range(8)] for client in range(1, 81)}
+    series = read_series(write_uci(tmp_path / "LD2011_2014.txt", times, columns), "MT_070")
+    assert series.values.tolist() == [float(f"70.{row}") for row in range(8)]
+    assert series.times[0] == pd.Timestamp("2012-06-01 00:15")
+
+
 def test_trailing_blank_lines_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "load.csv"
     path.write_text("Load\n1\n2\n\n\n", encoding="utf-8")
     assert read_series(path).values.tolist() == [1.0, 2.0]
-
-
-def test_non_numeric_cell_names_file_line_and_column(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "load.csv", ["Load", "1.0", "2.0", "n/a", "4.0"])
-    with pytest.raises(
-        DataFormatError, match=r"load\.csv, line 4, column 'Load': found 'n/a'; expected a finite number"
-    ):
-        read_series(path)
 
 
 def test_non_numeric_cell_in_uci_layout_names_its_line(dst_day_file: Path) -> None:
@@ -99,19 +103,6 @@ def test_non_numeric_cell_in_uci_layout_names_its_line(dst_day_file: Path) -> No
     dst_day_file.write_text("\n".join(text) + "\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"LD2011_2014\.txt, line 11, column 'MT_002': found '12\.5\.1'"):
         read_series(dst_day_file, "MT_002")
-
-
-def test_empty_cell_is_reported_as_empty(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "meter.csv", ["a,b", "1,2", "3,", "5,6"])
-    with pytest.raises(DataFormatError, match=r"line 3, column 'b': found an empty cell"):
-        read_series(path, "b")
-
-
-def test_blank_line_inside_the_data_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "load.csv"
-    path.write_text("Load\n1\n\n3\n", encoding="utf-8")
-    with pytest.raises(DataFormatError, match=r"line 3, column 'Load': found an empty cell"):
-        read_series(path)
 
 
 def test_missing_column_lists_the_available_ones(dst_day_file: Path) -> None:
@@ -125,40 +116,7 @@ def test_several_value_columns_need_a_column_name(tmp_path: Path) -> None:
         read_series(path)
 
 
-def test_empty_file_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_text("", encoding="utf-8")
-    with pytest.raises(DataFormatError, match=r"empty\.csv: the file is empty"):
-        read_series(path)
-
-
-def test_header_without_rows_is_named(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "load.csv", ["Load"])
-    with pytest.raises(DataFormatError, match=r"load\.csv: the header is followed by no data rows"):
-        read_series(path)
-
-
-def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(DataFormatError, match=r"nowhere\.csv: no such file"):
-        read_series(tmp_path / "nowhere.csv")
-
-
-def test_unreadable_time_stamp_names_its_line(tmp_path: Path) -> None:
-    lines = ["t,kw", "2020-05-01 01:00:00,1", "yesterday,2"]
-    with pytest.raises(DataFormatError, match=r"line 3, column 't': found 'yesterday'; expected a time stamp"):
-        read_series(write_lines(tmp_path / "meter.csv", lines), "kw", time_column="t")
-
-
-def test_gap_in_time_stamps_names_its_line(tmp_path: Path) -> None:
-    lines = ["t,kw", "2020-05-01 01:00:00,1", "2020-05-01 02:00:00,2", "2020-05-01 04:00:00,3"]
-    with pytest.raises(DataFormatError, match=r"line 4, column 't'.*expected evenly spaced"):
-        read_series(write_lines(tmp_path / "meter.csv", lines), "kw", time_column="t")
-
-
-def test_unknown_time_column_lists_the_columns(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "meter.csv", ["t,kw", "2020-05-01 01:00:00,1"])
-    with pytest.raises(DataFormatError, match=r"no time column 'time'; available columns: 't', 'kw'"):
-        read_series(path, "kw", time_column="time")
+# -- resampling and outages ----------------------------------------------------------------------------
 
 
 def test_resampling_averages_onto_interval_ends_and_drops_partial_intervals(tmp_path: Path) -> None:
@@ -179,3 +137,46 @@ def test_resampling_to_a_step_that_is_not_a_multiple_fails(tmp_path: Path) -> No
 def test_all_zero_days_are_marked_and_a_zero_hour_is_not(dst_day_file: Path) -> None:
     assert all_zero_day_rows(read_series(dst_day_file, "MT_001")).all()
     assert not all_zero_day_rows(read_series(dst_day_file, "MT_002")).any()
+
+
+# -- the file itself -----------------------------------------------------------------------------------
+
+
+def test_empty_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"empty\.csv: the file is empty"):
+        read_series(path)
+
+
+def test_header_without_rows_is_named(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "load.csv", ["Load"])
+    with pytest.raises(DataFormatError, match=r"load\.csv: the header is followed by no data rows"):
+        read_series(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match=r"nowhere\.csv: no such file"):
+        read_series(tmp_path / "nowhere.csv")
+
+
+def test_a_directory_is_reported_as_a_directory_not_as_a_missing_file(tmp_path: Path) -> None:
+    write_lines(tmp_path / "load.csv", ["Load", "1", "2"])
+    with pytest.raises(DataFormatError) as error:
+        read_series(tmp_path)
+    message = str(error.value)
+    assert message == (
+        f"{tmp_path} is a directory (it holds load.csv), not a file; expected a CSV or LD2011_2014.txt file of "
+        f"load readings: give the file itself, e.g. {tmp_path / 'load.csv'}"
+    )
+    assert "no such file" not in message
+
+
+def test_the_series_knows_the_resolved_path_of_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_lines(tmp_path / "load.csv", ["Load", *(str(v) for v in range(8))])
+    monkeypatch.chdir(tmp_path)
+    series = read_series("load.csv")
+    assert series.path == Path("load.csv")
+    assert series.files == ((tmp_path / "load.csv").resolve(),)
+    assert series.files[0].is_absolute()
+    assert resample_series(series, "1h").files == series.files
