@@ -1,10 +1,11 @@
-"""The ``seqkit`` command: the Hydra app that trains a composition, ``seqkit plugins``, ``seqkit sample``.
+"""The ``seqkit`` command: the Hydra app that trains a composition, ``seqkit plugins``, ``sample``, ``evaluate``.
 
     seqkit +experiment=bach                     train, test and sample the Bach experiment
     seqkit -m cell=lstm,gru,peephole            a sweep, one run directory per job
     seqkit --cfg job                            print the composed config
     seqkit plugins [--json]                     what is installed and what each plugin provides
     seqkit sample RUN_DIR [temperature=0.8 ...] sample again from a finished run
+    seqkit evaluate RUN_DIR [split=test ...]    the metrics of a finished run's model, into RUN_DIR/evaluate.json
 
 Plugins are loaded and their configs stored in Hydra's ConfigStore before Hydra composes anything, so
 every component option is typed and checked at composition.
@@ -114,6 +115,52 @@ def sample_command(arguments: list[str]) -> int:
     return 0
 
 
+# -- seqkit evaluate --------------------------------------------------------------------------------
+
+EVALUATE_USAGE = (
+    "usage: seqkit evaluate RUN_DIR [checkpoint=best|last|PATH] [device=cpu] [split=test] [dataset.KEY=VALUE ...]"
+)
+
+
+def evaluate_command(arguments: list[str]) -> int:
+    """Score a finished run's model on a split; print the result and write it to ``RUN_DIR/evaluate.json``."""
+    from omegaconf import OmegaConf
+
+    from seqkit.inference import load_run
+    from seqkit.runlog import write_json
+
+    if not arguments or arguments[0].startswith("-"):
+        print(EVALUATE_USAGE)
+        return 0 if arguments and arguments[0] in ("-h", "--help") else 2
+    run_dir = Path(arguments[0])
+    options = {"checkpoint": "best", "device": "auto", "split": "test"}
+    dataset_overrides: list[str] = []
+    for argument in arguments[1:]:
+        key, separator, value = argument.partition("=")
+        if not separator:
+            raise ValueError(f"expected KEY=VALUE, got {argument!r}")
+        if key in options:
+            options[key] = value
+        elif key.startswith("dataset.") and key != "dataset.name":
+            dataset_overrides.append(argument.removeprefix("dataset."))
+        else:
+            raise ValueError(f"unknown argument {argument!r}; {EVALUATE_USAGE.removeprefix('usage: ')}")
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is not a directory; give the run directory (it receives evaluate.json)")
+    overrides = OmegaConf.to_container(OmegaConf.from_dotlist(dataset_overrides))
+    run = load_run(run_dir, options["checkpoint"], options["device"], registry=get_host().registry)
+    metrics = run.evaluate(options["split"], **overrides)
+    result = {
+        "checkpoint": str(run.checkpoint),
+        "split": options["split"],
+        "dataset_overrides": overrides,
+        "metrics": metrics,
+    }
+    write_json(run_dir / "evaluate.json", result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 # -- the Hydra app ----------------------------------------------------------------------------------
 
 
@@ -205,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if arguments[:1] == ["sample"]:
             raise SystemExit(sample_command(arguments[1:]))
+        if arguments[:1] == ["evaluate"]:
+            raise SystemExit(evaluate_command(arguments[1:]))
         check_run_dir(arguments)
         host = get_host()
         check_component_overrides(arguments, host)
