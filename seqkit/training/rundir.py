@@ -46,8 +46,9 @@ def owned(run_dir: Path) -> Iterator[None]:
             raise RunDirectoryError(
                 f"{run_dir} is in use by {holder}; wait for it to end or choose another hydra.run.dir"
             ) from None
-        except OSError:
-            pass  # some cluster file systems refuse locks; go on unprotected rather than not at all
+        except OSError as error:
+            # Some cluster file systems refuse locks: go on unprotected rather than not at all.
+            log.warning("cannot lock %s (%s); nothing stops another run writing into it meanwhile", run_dir, error)
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}\n")
