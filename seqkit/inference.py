@@ -33,7 +33,6 @@ from seqkit.errors import error_line
 from seqkit.model import SequenceModel
 from seqkit.registry import Registry, RegistryError
 from seqkit.runtime import Precision, resolve_device, seed_everything
-from seqkit.sampling import sampler_section
 from seqkit.training.evaluate import evaluate as evaluate_split
 
 log = logging.getLogger("seqkit.inference")
@@ -264,6 +263,27 @@ class FinishedRun:
             raise ValueError(f"sampler {config.sampler.name!r} has no generate(); use seqkit sample RUN to write files")
         with preserved_random_states():
             return sampler.generate(self.model, self.vocabulary, self.device, sample_format_of(config, self.registry))
+
+
+def sampler_section(stored: DictConfig | None, overrides: list[str], registry: Registry) -> DictConfig:
+    """The sampler config to sample with: the run's own, changed by ``overrides`` (``temperature=0.5``).
+
+    ``name=X`` picks another sampler; the run's options then stay with the run's sampler. A run trained
+    without one samples with the only sampler installed, or names the choice to make.
+    """
+    stored = stored if stored is not None else OmegaConf.create({})
+    chosen = OmegaConf.from_dotlist(overrides)
+    name = chosen.get("name") or stored.get("name")
+    if name is None:
+        installed = registry.names("sampler")
+        if len(installed) != 1:
+            raise ValueError(
+                f"the run was trained without a sampler; choose one with name=NAME "
+                f"(available: {registry.describe_available('sampler')})"
+            )
+        name = installed[0]
+    kept = stored if stored.get("name") in (None, name) else {}
+    return OmegaConf.merge(kept, chosen, {"name": name})
 
 
 def same(first: Any, second: Any) -> bool:

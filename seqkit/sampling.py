@@ -1,7 +1,5 @@
-"""Sampling from a finished run: rebuild the model from its checkpoint alone and hand it to a sampler.
-
-The checkpoint carries the config, the data spec and the dataset's artifacts (the vocabulary), so no
-training data is needed, and ``map_location`` lets a model trained on one device sample on another.
+"""``seqkit sample RUN``: a finished run's model (:func:`seqkit.inference.load_run`, no data needed) handed
+to a sampler, which writes into a folder of its own inside the run (or ``out=DIR``).
 """
 
 from __future__ import annotations
@@ -11,14 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from seqkit.assemble import as_config, build_model, build_sampler, sample_format_of
-from seqkit.checkpoint import load_checkpoint
-from seqkit.components import DataSpec, Vocabulary
+from seqkit.assemble import build_sampler, sample_format_of
+from seqkit.inference import load_run, sampler_section
 from seqkit.registry import Registry
 from seqkit.runlog import write_json
-from seqkit.runtime import resolve_device
 
 
 @dataclass
@@ -49,32 +43,6 @@ class SampleRequest:
                 request.sampler_overrides.append(f"{key.removeprefix('sampler.')}={value}")
         return request
 
-    def checkpoint_path(self) -> Path:
-        if self.checkpoint in ("best", "last"):
-            return self.run_dir / "checkpoints" / f"{self.checkpoint}.pt"
-        return Path(self.checkpoint)
-
-
-def sampler_section(stored: DictConfig | None, overrides: list[str], registry: Registry) -> DictConfig:
-    """The sampler config to sample with: the run's own, changed by ``overrides`` (``temperature=0.5``).
-
-    ``name=X`` picks another sampler; the run's options then stay with the run's sampler. A run trained
-    without one samples with the only sampler installed, or names the choice to make.
-    """
-    stored = stored if stored is not None else OmegaConf.create({})
-    chosen = OmegaConf.from_dotlist(overrides)
-    name = chosen.get("name") or stored.get("name")
-    if name is None:
-        installed = registry.names("sampler")
-        if len(installed) != 1:
-            raise ValueError(
-                f"the run was trained without a sampler; choose one with name=NAME "
-                f"(available: {registry.describe_available('sampler')})"
-            )
-        name = installed[0]
-    kept = stored if stored.get("name") in (None, name) else {}
-    return OmegaConf.merge(kept, chosen, {"name": name})
-
 
 def new_sample_dir(run_dir: Path) -> Path:
     """A folder of its own for one call, ``RUN/samples/<date_time>``, so no call overwrites another's
@@ -93,25 +61,17 @@ def sample_from_run(request: SampleRequest, registry: Registry) -> dict[str, Any
     Writes the samples and ``samples.json`` there (never over the run's own files) and returns the report,
     with ``out_dir`` naming the folder.
     """
-    device = resolve_device(request.device)
-    payload = load_checkpoint(request.checkpoint_path(), map_location=device)
-    config = as_config(payload["config"])
+    run = load_run(request.run_dir, request.checkpoint, request.device, registry=registry)
+    if run.vocabulary is None:
+        raise ValueError(f"{run.checkpoint} holds no vocabulary: its model does not generate text")
+    config = run.config.copy()
     config.sampler = sampler_section(config.get("sampler"), request.sampler_overrides, registry)
-    vocabulary_data = payload.get("artifacts", {}).get("vocabulary")
-    if vocabulary_data is None:
-        raise ValueError(f"{request.checkpoint_path()} holds no vocabulary: its model does not generate text")
-    model = build_model(config, registry, DataSpec.from_dict(payload["spec"])).to(device)
-    model.load_state_dict(payload["model"])
     sampler = build_sampler(config, registry)
     out_dir = request.out_dir or new_sample_dir(request.run_dir)
     if (out_dir / "samples.json").exists():
         raise ValueError(f"out={out_dir} already holds samples.json from an earlier call; choose another folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = sampler.sample(
-        model, Vocabulary.from_dict(vocabulary_data), out_dir, sample_format_of(config, registry), device
-    )
+    report = sampler.sample(run.model, run.vocabulary, out_dir, sample_format_of(config, registry), run.device)
     report = {**report, "out_dir": str(out_dir)}
-    write_json(
-        out_dir / "samples.json", {"checkpoint": str(request.checkpoint_path()), "device": str(device), **report}
-    )
+    write_json(out_dir / "samples.json", {"checkpoint": str(run.checkpoint), "device": str(run.device), **report})
     return report

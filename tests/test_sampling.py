@@ -33,7 +33,7 @@ def test_arguments_are_split_into_request_options_and_sampler_overrides():
     request = SampleRequest.from_arguments(
         "runs/a", ["checkpoint=last", "device=cpu", "out=elsewhere", "temperature=0.5", "sampler.top_k=3"]
     )
-    assert request.checkpoint_path() == Path("runs/a/checkpoints/last.pt")
+    assert request.checkpoint == "last"
     assert (request.device, request.out_dir) == ("cpu", Path("elsewhere"))
     assert request.sampler_overrides == ["temperature=0.5", "top_k=3"]
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
