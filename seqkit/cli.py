@@ -1,4 +1,4 @@
-"""The ``seqkit`` command: the Hydra app that trains a composition, ``seqkit plugins``, ``sample``, ``evaluate``.
+"""The ``seqkit`` command: the Hydra app that trains a composition; ``plugins``, ``sample``, ``evaluate``, ``predict``.
 
     seqkit +experiment=bach                     train, test and sample the Bach experiment
     seqkit -m cell=lstm,gru,peephole            a sweep, one run directory per job
@@ -6,6 +6,7 @@
     seqkit plugins [--json]                     what is installed and what each plugin provides
     seqkit sample RUN_DIR [temperature=0.8 ...] sample again from a finished run
     seqkit evaluate RUN_DIR [split=test ...]    the metrics of a finished run's model, into RUN_DIR/evaluate.json
+    seqkit predict RUN_DIR dataset.path=F.csv   a forecasting run's forecasts of new data, into RUN_DIR/predict/
 
 Plugins are loaded and their configs stored in Hydra's ConfigStore before Hydra composes anything, so
 every component option is typed and checked at composition.
@@ -161,6 +162,73 @@ def evaluate_command(arguments: list[str]) -> int:
     return 0
 
 
+# -- seqkit predict ---------------------------------------------------------------------------------
+
+PREDICT_USAGE = (
+    "usage: seqkit predict RUN_DIR dataset.path=NEW.csv [last=true] [out=FILE.csv] [checkpoint=best|last|PATH] "
+    "[device=cpu] [dataset.KEY=VALUE ...]"
+)
+
+
+def new_forecast_file(run_dir: Path) -> Path:
+    """``RUN/predict/forecast-<date_time>.csv``, a file of its own for one call (never the run's forecast.csv)."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    candidate, number = run_dir / "predict" / f"forecast-{stamp}.csv", 1
+    while candidate.exists():
+        number += 1
+        candidate = run_dir / "predict" / f"forecast-{stamp}_{number}.csv"
+    return candidate
+
+
+def predict_command(arguments: list[str]) -> int:
+    """Forecast new data with a finished run's model; write the table to a CSV and print its path and rows."""
+    from omegaconf import OmegaConf
+
+    from seqkit.inference import load_run
+    from seqkit.runlog import write_text_atomic
+
+    if not arguments or arguments[0].startswith("-"):
+        print(PREDICT_USAGE)
+        return 0 if arguments and arguments[0] in ("-h", "--help") else 2
+    run_dir = Path(arguments[0])
+    options = {"checkpoint": "best", "device": "auto", "last": "false", "out": ""}
+    dataset_overrides: list[str] = []
+    for argument in arguments[1:]:
+        key, separator, value = argument.partition("=")
+        if not separator:
+            raise ValueError(f"expected KEY=VALUE, got {argument!r}")
+        if key in options:
+            options[key] = value
+        elif key.startswith("dataset.") and key != "dataset.name":
+            dataset_overrides.append(argument.removeprefix("dataset."))
+        else:
+            raise ValueError(f"unknown argument {argument!r}; {PREDICT_USAGE.removeprefix('usage: ')}")
+    if options["last"].lower() not in ("true", "false"):
+        raise ValueError(f"last must be true or false; got {options['last']!r}")
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is not a directory; give the run directory")
+    out = Path(options["out"]) if options["out"] else new_forecast_file(run_dir)
+    if out.exists():
+        raise ValueError(f"out={out} already exists; seqkit predict overwrites nothing, so choose another file")
+    overrides = OmegaConf.to_container(OmegaConf.from_dotlist(dataset_overrides))
+    run = load_run(run_dir, options["checkpoint"], options["device"], registry=get_host().registry)
+    last = options["last"].lower() == "true"
+    frame = run.predict(last=last, **overrides)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, frame.to_csv(index=False, float_format="%.4f"))  # as the run's forecast.csv
+    result = {
+        "path": str(out),
+        "rows": len(frame),
+        "last": last,
+        "checkpoint": str(run.checkpoint),
+        "dataset_overrides": overrides,
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 # -- the Hydra app ----------------------------------------------------------------------------------
 
 
@@ -254,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(sample_command(arguments[1:]))
         if arguments[:1] == ["evaluate"]:
             raise SystemExit(evaluate_command(arguments[1:]))
+        if arguments[:1] == ["predict"]:
+            raise SystemExit(predict_command(arguments[1:]))
         check_run_dir(arguments)
         host = get_host()
         check_component_overrides(arguments, host)

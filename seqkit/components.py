@@ -15,10 +15,13 @@ from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Kind = Literal["tokens", "real"]
 Split = Literal["train", "val", "test"]
@@ -142,7 +145,8 @@ class Dataset(metaclass=ABCMeta):
     training.
 
     Subclasses set ``spec`` (and ``vocabulary`` for token data) and implement ``batches`` and
-    ``num_batches``; the other methods are optional and do nothing by default.
+    ``num_batches``; the other methods are optional, each with a default (``use_artifacts`` and
+    ``forecast`` refuse what they cannot do).
     """
 
     spec: DataSpec
@@ -175,6 +179,42 @@ class Dataset(metaclass=ABCMeta):
         Baselines reported here are what the head's :meth:`Head.derived_metrics` compares with.
         """
         return {}
+
+    def use_artifacts(self, artifacts: dict[str, Any]) -> None:
+        """Take a finished run's fitted transforms (the scaler of real-valued data; a vocabulary) from its
+        ``artifacts`` in place of those fitted on this data, so batches read new data as the run's model was
+        trained to. Settings the model cannot read otherwise (the window) must match, or this raises.
+
+        By default a dataset cannot: it does nothing when ``artifacts`` equal its own :meth:`artifacts`
+        and raises ``ValueError`` naming the keys that differ otherwise.
+        """
+        own = self.artifacts()
+        differ = sorted(key for key in set(own) | set(artifacts) if not _equal(own.get(key), artifacts.get(key)))
+        if differ:
+            raise ValueError(
+                f"dataset {type(self).__name__} cannot take a finished run's transforms ({', '.join(differ)}); "
+                "it reads new data only as it was fitted"
+            )
+
+    def forecast(
+        self, model: nn.Module, device: torch.device, split: Split | None = "test", last: bool = False
+    ) -> pd.DataFrame:
+        """The model's forecasts as a table, one row per window of ``split`` (``None``: every window the data
+        holds, whatever its split), in time order and in the data's own unit, beside the truth and whatever
+        reference forecasts the dataset has. ``last``: only the forecast past the data's end, from its last
+        window (no truth). ``model`` is a trained model in eval mode on ``device``.
+
+        By default a dataset offers none: this raises ``ValueError``.
+        """
+        raise ValueError(f"dataset {type(self).__name__} offers no forecasts: it does not implement Dataset.forecast")
+
+
+def _equal(first: Any, second: Any) -> bool:
+    """Whether two artifacts (plain data, perhaps tensors) are equal."""
+    try:
+        return bool(first == second)
+    except Exception:  # noqa: BLE001 - tensors of several elements have no single truth value
+        return isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor) and torch.equal(first, second)
 
 
 class Cell(nn.Module, metaclass=ABCMeta):

@@ -1,25 +1,29 @@
-"""A finished run as an object: its model rebuilt from a checkpoint, to evaluate, score text with, or sample.
+"""A finished run as an object: its model rebuilt from a checkpoint, to evaluate, score, sample or forecast with.
 
     import seqkit
     run = seqkit.load_run("outputs/bach/2024-05-01_12-00-00")     # checkpoints/best.pt, no data needed
     run.evaluate()                      # the head's test metrics, as summary.json has them
     run.evaluate(path="other.abc")      # the same model on other data (dataset.path=...)
     run.score("X:1\\nT:Aria\\n...")     # bits per character of a text
+    run.predict("new.csv")              # a forecasting run's forecasts for every window of new data
 
-The checkpoint carries the config, the data spec, the dataset's artifacts (the vocabulary) and the
+The checkpoint carries the config, the data spec, the dataset's artifacts (a vocabulary, a scaler) and the
 precision the run computed in, so loading needs the plugins that trained the run but not its data, and
 evaluation repeats the run's arithmetic. Nothing here writes into the run directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +38,9 @@ from seqkit.model import SequenceModel
 from seqkit.registry import Registry, RegistryError
 from seqkit.runtime import Precision, resolve_device, seed_everything
 from seqkit.training.evaluate import evaluate as evaluate_split
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("seqkit.inference")
 
@@ -144,7 +151,9 @@ class FinishedRun:
     def dataset(self, **dataset_overrides: Any) -> Dataset:
         """The run's dataset from its stored config, with ``dataset_overrides`` (``path=...``) merged in.
 
-        Keys are checked by the dataset's config class (``dataset.pathh: Key 'pathh' not in ...``).
+        Keys are checked by the dataset's config class (``dataset.pathh: Key 'pathh' not in ...``). Real-valued
+        data takes the run's fitted transforms (its scaler: ``Dataset.use_artifacts``), never refitted, so the
+        model reads other data as it read its own; a dataset that cannot raises ``ValueError``.
         """
         if "name" in dataset_overrides:
             raise ValueError(
@@ -158,7 +167,13 @@ class FinishedRun:
         config.dataset = OmegaConf.merge(config.dataset, values)
         with preserved_random_states():
             seed_everything(int(config.get("seed", 0)))  # as training built it, leaving the caller's streams
-            return build_dataset(config, self.registry)
+            dataset = build_dataset(config, self.registry)
+        if self.spec.input_kind == "real":  # a scaler refitted on other data would change what the model reads
+            if self.artifacts:
+                dataset.use_artifacts(self.artifacts)
+            else:
+                log.warning("the run's checkpoint holds no artifacts: the data is read with transforms fitted on it")
+        return dataset
 
     def evaluate(self, split: str = "test", **dataset_overrides: Any) -> dict[str, float]:
         """The head's metrics on ``split`` of the run's data (or of the data ``dataset_overrides`` describe).
@@ -167,22 +182,12 @@ class FinishedRun:
         this repeats ``summary.json``'s ``metrics.test`` (less what the head derives from the dataset's
         baselines, such as ``skill_vs_persistence``). Token data whose vocabulary differs from the run's
         (another file) is mapped onto the run's; symbols the run never saw count as its unknown symbol.
+        Real-valued data is read with the run's scaler, not one fitted on it (``dataset``).
         """
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
         dataset = self.dataset(**dataset_overrides)
         self._check_spec(dataset.spec)
-        if self.vocabulary is None:  # fitted transforms (a scaler) refitted on other data change what the model reads
-            fitted = dataset.artifacts()
-            changed = sorted(
-                key for key in set(fitted) | set(self.artifacts) if not same(fitted.get(key), self.artifacts.get(key))
-            )
-            if changed:
-                log.warning(
-                    "the dataset's artifacts differ from the run's (%s): the model reads inputs prepared otherwise "
-                    "than in training",
-                    ", ".join(changed),
-                )
         if self.vocabulary is not None and dataset.vocabulary is not None:
             if dataset.vocabulary.symbols != self.vocabulary.symbols:
                 dataset = RemappedTokens(dataset, self.vocabulary, self.spec)
@@ -264,6 +269,56 @@ class FinishedRun:
         with preserved_random_states():
             return sampler.generate(self.model, self.vocabulary, self.device, sample_format_of(config, self.registry))
 
+    def predict(self, source: Any = None, *, last: bool = False, **dataset_overrides: Any) -> pd.DataFrame:
+        """The model's forecasts for every window of new data, as the run's dataset tabulates them
+        (``Dataset.forecast``; electricity: target time and row, truth, prediction and baselines in kW).
+
+        ``source`` is a file (or give ``path=...``), a pandas Series with a DatetimeIndex (each reading's time
+        stamp) or a 1-D array (placed in time as the dataset's config says); those two are written to a
+        temporary CSV (``time`` and a value column named as the run's artifacts' ``column``, else ``value``).
+        The data is read with the run's fitted transforms, never refitted. ``last``: only the forecast past
+        the data's end, from its last window. ``dataset_overrides`` change the dataset's options.
+        """
+        if self.spec.target_kind != "real":
+            raise ValueError(
+                "predict needs a run that forecasts real values; this run was trained on tokens (use score or sample)"
+            )
+        with data_file(source, self.artifacts.get("column")) as path:
+            if path is not None:
+                if "path" in dataset_overrides:
+                    raise ValueError("give the data once: as the source or as path=..., not both")
+                dataset_overrides["path"] = path
+            dataset = self.dataset(**dataset_overrides)
+        self._check_spec(dataset.spec)
+        return dataset.forecast(self.model, self.device, split=None, last=last)
+
+
+@contextlib.contextmanager
+def data_file(source: Any, column: Any = None) -> Iterator[str | None]:
+    """``source`` as a file to read: a path as it is (``None``: none), a Series or 1-D array as a temporary CSV."""
+    if source is None or isinstance(source, (str, os.PathLike)):
+        yield None if source is None else os.fspath(source)
+        return
+    import numpy as np
+    import pandas as pd
+
+    name = column if isinstance(column, str) and column != "time" else "value"
+    if isinstance(source, pd.Series):
+        if not isinstance(source.index, pd.DatetimeIndex):
+            raise ValueError(
+                "a Series to forecast needs a DatetimeIndex (each reading's time stamp); give its values as an array"
+            )
+        frame = pd.DataFrame({"time": source.index.strftime("%Y-%m-%d %H:%M:%S"), name: source.to_numpy(float)})
+    else:
+        values = np.asarray(source, dtype=float)
+        if values.ndim != 1:
+            raise ValueError(f"an array to forecast must be 1-D, one value per step; got shape {values.shape}")
+        frame = pd.DataFrame({name: values})
+    with tempfile.TemporaryDirectory(prefix="seqkit-predict-") as folder:
+        path = Path(folder) / "series.csv"
+        frame.to_csv(path, index=False)
+        yield str(path)
+
 
 def sampler_section(stored: DictConfig | None, overrides: list[str], registry: Registry) -> DictConfig:
     """The sampler config to sample with: the run's own, changed by ``overrides`` (``temperature=0.5``).
@@ -284,14 +339,6 @@ def sampler_section(stored: DictConfig | None, overrides: list[str], registry: R
         name = installed[0]
     kept = stored if stored.get("name") in (None, name) else {}
     return OmegaConf.merge(kept, chosen, {"name": name})
-
-
-def same(first: Any, second: Any) -> bool:
-    """Whether two artifacts (plain data, perhaps tensors) are equal."""
-    try:
-        return bool(first == second)
-    except Exception:  # noqa: BLE001 - tensors of several elements have no single truth value
-        return isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor) and torch.equal(first, second)
 
 
 class RemappedTokens(Dataset):

@@ -33,8 +33,9 @@ needs_example_plugin = pytest.mark.skipif(
 
 
 def run_seqkit(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The ``seqkit`` command in a subprocess, as tests/test_cli.py runs it."""
-    environment = {**os.environ, "SEQKIT_STRICT_PLUGINS": "1", "HYDRA_FULL_ERROR": "0"}
+    """The ``seqkit`` command in a subprocess, as tests/test_cli.py runs it, on one thread: with two, a
+    parallel reduction may add in another order from one process to the next and move the last bits."""
+    environment = {**os.environ, "SEQKIT_STRICT_PLUGINS": "1", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "seqkit", *arguments]
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
 
@@ -198,3 +199,81 @@ def test_other_data_with_another_vocabulary_is_read_in_the_runs(compose_config, 
     other = run.dataset(path=tmp_path / "b.abc")
     assert other.vocabulary.symbols != run.vocabulary.symbols  # so the ids must be translated
     assert run.evaluate(path=tmp_path / "b.abc") == run.summary["metrics"]["test"]  # the same test tune, scored alike
+
+
+# -- predict: forecasts of new data, read with the run's fitted transforms --------------------------------
+
+
+def test_predict_on_a_token_run_says_to_score_or_sample(token_run, host):
+    run = load_run(token_run, device="cpu", registry=host.registry)
+    message = "predict needs a run that forecasts real values; this run was trained on tokens (use score or sample)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        run.predict("new.csv")
+
+
+def test_seqkit_predict_on_a_token_run_fails_with_the_message_and_writes_nothing(token_run, host, capsys):
+    from seqkit.cli import main, set_host
+
+    before = files_of(token_run)
+    set_host(host)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["predict", str(token_run), "device=cpu"])
+    finally:
+        set_host(None)
+    assert exited.value.code == 2
+    assert "seqkit: error: predict needs a run that forecasts real values" in capsys.readouterr().err
+    assert files_of(token_run) == before
+
+
+def test_predict_with_a_dataset_that_offers_no_forecasts_says_so(series_run, host):
+    run = load_run(series_run, device="cpu", registry=host.registry)
+    with pytest.raises(
+        ValueError, match=r"^dataset ToySeries offers no forecasts: it does not implement Dataset\.forecast$"
+    ):
+        run.predict()
+
+
+def test_a_dataset_that_cannot_take_the_runs_transforms_refuses_other_settings_naming_them(series_run, host):
+    run = load_run(series_run, device="cpu", registry=host.registry)
+    assert run.dataset(length=300).artifacts() == run.artifacts  # equal artifacts: nothing to take
+    message = (
+        "dataset ToySeries cannot take a finished run's transforms (window); it reads new data only as it was fitted"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        run.evaluate(window=6)
+
+
+def test_a_run_without_artifacts_reads_data_with_its_own_transforms_and_says_so(series_run, host, tmp_path, caplog):
+    bare = rewritten_checkpoint(series_run, tmp_path / "bare.pt", lambda payload: payload.pop("artifacts"))
+    run = load_run(bare, device="cpu", registry=host.registry)
+    with caplog.at_level(logging.WARNING, logger="seqkit.inference"):
+        run.dataset(window=6)
+    assert "the run's checkpoint holds no artifacts" in caplog.text
+
+
+def test_a_series_or_array_to_forecast_becomes_a_csv_with_its_time_stamps():
+    import numpy as np
+    import pandas as pd
+
+    from seqkit.inference import data_file
+
+    times = pd.date_range("2020-03-01 00:15", periods=3, freq="15min")
+    with data_file(pd.Series([1.5, 2.25, 0.1], index=times), "Load") as path:
+        assert Path(path).read_text().splitlines() == [
+            "time,Load",
+            "2020-03-01 00:15:00,1.5",
+            "2020-03-01 00:30:00,2.25",
+            "2020-03-01 00:45:00,0.1",
+        ]
+    assert not Path(path).exists()
+    with data_file(np.array([3.0, 4.0])) as path:
+        assert Path(path).read_text().splitlines() == ["value", "3.0", "4.0"]
+    with data_file("given.csv") as path:
+        assert path == "given.csv"
+    with pytest.raises(ValueError, match="a Series to forecast needs a DatetimeIndex"):
+        with data_file(pd.Series([1.0, 2.0])):
+            pass
+    with pytest.raises(ValueError, match=r"an array to forecast must be 1-D, one value per step; got shape \(2, 2\)"):
+        with data_file(np.ones((2, 2))):
+            pass

@@ -12,7 +12,8 @@ With ``train_range``/``val_range``/``test_range`` (all three, ``[start, stop)``)
 INDICES, as in the chapter: train windows 0-12000, test 12000-13000, validation 13000-14000. The
 scaler (``standard``, ``minmax`` or ``fixed`` ``(x - offset) / scale``) is fitted on the training rows
 only. ``report`` scores persistence, seasonal-naive and linear-AR baselines on the same test windows as
-the model and writes ``forecast.csv`` and ``forecast.png``.
+the model and writes ``forecast.csv`` and ``forecast.png``. A finished run forecasts new data through
+``use_artifacts`` (its scaler, never refitted) and ``forecast`` (the same table, for any windows).
 
 The window arithmetic and scalers are in :mod:`seqkit.plugins.electricity.windows`, reading the file in
 :mod:`seqkit.plugins.electricity.series`, the baselines in :mod:`seqkit.plugins.electricity.baselines`
@@ -21,6 +22,7 @@ and the table and plot in :mod:`seqkit.plugins.electricity.report`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +53,7 @@ from seqkit.plugins.electricity.series import (
 )
 from seqkit.plugins.electricity.windows import (
     ONE_DAY,
+    AffineScaler,
     calendar_categories,
     calendar_features,
     fit_scaler,
@@ -70,6 +73,8 @@ UCI_URL = "https://archive.ics.uci.edu/static/public/321/electricityloaddiagrams
 UCI_ZIP_SHA256 = "f6c4d0e0df12ecdb9ea008dd6eef3518adb52c559d04a9bac2e1b81dcfc8d4e1"
 
 SOURCES = ("extract", "uci", "csv")
+#: The artifacts that fix what the model reads: a run whose value differs cannot read this dataset's windows.
+MODEL_SETTINGS = ("window", "horizon", "features", "day_of_week", "time_of_day", "step")
 
 
 def locate_file(config: ElectricityConfig) -> Path:
@@ -304,3 +309,86 @@ class ElectricityDataset(Dataset):
             "data": summary,
             "forecast": {"csv": "forecast.csv", "plot": "forecast.png", "plotted_windows": min(steps, len(frame))},
         }
+
+    # ---------------------------------------------------------------------------- a finished run's model
+
+    def use_artifacts(self, artifacts: dict[str, Any]) -> None:
+        """Scale with the run's scaler (``artifacts["scaler"]``) in place of the one fitted on this data: the
+        scaled series, the inputs, the targets and the baselines follow it. Refuses a run whose window,
+        horizon, features, calendar encoding or step differ from this dataset's, naming them."""
+        own = self.artifacts()
+        differ = [key for key in MODEL_SETTINGS if key in artifacts and artifacts[key] != own[key]]
+        if differ:
+            details = "; ".join(f"{key}: the run's {shown(artifacts[key])}, here {shown(own[key])}" for key in differ)
+            raise ValueError(
+                f"dataset electricity cannot take this run's transforms: the run's model reads other windows "
+                f"({details}); set the dataset's options to the run's"
+            )
+        scaler = artifacts.get("scaler")
+        if not isinstance(scaler, dict):
+            raise ValueError("the run's artifacts hold no scaler: dataset electricity cannot read new data as it did")
+        self.scaler = AffineScaler(str(scaler["kind"]), float(scaler["offset"]), float(scaler["scale"]))
+        self.scaled = self.scaler.transform(self.series.values)
+        self.features = self.features.copy()
+        self.features[:, 0] = self.scaled
+        self.spec = dataclasses.replace(self.spec, target_unit_scale=self.scaler.scale)
+
+    def forecast(
+        self, model: nn.Module, device: torch.device | str, split: Split | None = "test", last: bool = False
+    ) -> pd.DataFrame:
+        """The forecast table in kW: target time and row, truth, the model's ``prediction`` and the baselines.
+
+        ``split`` names the windows (a split's: baselines as in ``report``, the linear AR fitted on the train
+        windows; ``None``: every window of the series, with persistence and seasonal naive only, since the
+        linear AR would be fitted on the very values it forecasts). ``last``: the one forecast from the
+        series' last ``window`` rows, ``horizon`` steps past its last time stamp (no truth).
+        """
+        if last:
+            starts = np.array([len(self.series) - self.config.window])
+        elif split is None:
+            starts = np.arange(len(self.series) - self.reach)
+        elif split in SPLITS:
+            starts = self.starts[split]
+        else:
+            raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)} (or None: every window)")
+        forecasts = {"prediction": self.model_forecasts(model, device, starts)}
+        if last or split is None:
+            forecasts |= self.unfitted_baselines(starts)
+        else:
+            forecasts |= self.baseline_forecasts(split)
+        return self.forecast_frame(starts, forecasts)
+
+    def model_forecasts(self, model: nn.Module, device: torch.device | str, starts: np.ndarray) -> np.ndarray:
+        """The model's scaled forecasts for the windows beginning at ``starts``, ``batch_size`` at a time."""
+        predictions = []
+        with torch.no_grad():
+            for first in range(0, len(starts), self.config.batch_size):
+                chunk = starts[first : first + self.config.batch_size]
+                inputs = torch.from_numpy(self.features[chunk[:, None] + np.arange(self.config.window)])
+                output, _state = model(inputs.to(device))
+                predictions.append(output.reshape(len(chunk), -1)[:, 0].float().cpu().numpy())
+        return np.concatenate(predictions).astype(np.float64)
+
+    def unfitted_baselines(self, starts: np.ndarray) -> dict[str, np.ndarray]:
+        """Persistence and seasonal naive (NaN where a target has less than a season before it) for ``starts``."""
+        earlier = target_rows(starts, self.config.window, self.config.horizon) - self.season
+        known = (earlier >= 0) & (earlier < len(self.scaled))
+        seasonal = np.where(known, self.scaled[np.clip(earlier, 0, len(self.scaled) - 1)], np.nan)
+        return {"persistence": persistence(self.scaled, starts, self.config.window), "seasonal_naive": seasonal}
+
+    def forecast_frame(self, starts: np.ndarray, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
+        """``forecast_table`` of scaled ``forecasts`` for the windows at ``starts``; targets past the series'
+        end get their time ``horizon`` steps on and no truth."""
+        targets = starts + self.reach
+        inside = np.minimum(targets, len(self.series) - 1)
+        times = pd.DatetimeIndex(self.series.times[inside] + (targets - inside) * self.series.step)
+        truth = np.where(targets == inside, self.series.values[inside], np.nan)
+        in_kw = {name: self.scaler.inverse(forecast) for name, forecast in forecasts.items()}
+        return forecast_report.forecast_table(times, targets, truth, in_kw)
+
+
+def shown(value: Any) -> str:
+    """A setting for an error message; a long list by its length and ends."""
+    if isinstance(value, list) and len(value) > 6:
+        return f"{len(value)} [{', '.join(map(str, value[:2]))}, ..., {value[-1]}]"
+    return repr(value)
