@@ -1,4 +1,4 @@
-"""The ``seqkit`` command: the Hydra app that trains a composition; ``plugins``, ``sample``, ``evaluate``, ``predict``.
+"""The ``seqkit`` command: the Hydra app that trains a composition, and the subcommands for finished runs.
 
     seqkit +experiment=bach                     train, test and sample the Bach experiment
     seqkit -m cell=lstm,gru,peephole            a sweep, one run directory per job
@@ -7,6 +7,7 @@
     seqkit sample RUN_DIR [temperature=0.8 ...] sample again from a finished run
     seqkit evaluate RUN_DIR [split=test ...]    the metrics of a finished run's model, into RUN_DIR/evaluate.json
     seqkit predict RUN_DIR dataset.path=F.csv   a forecasting run's forecasts of new data, into RUN_DIR/predict/
+    seqkit export RUN_DIR [format=onnx]         a portable model and its constants, checked against PyTorch
 
 Plugins are loaded and their configs stored in Hydra's ConfigStore before Hydra composes anything, so
 every component option is typed and checked at composition.
@@ -317,6 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["plugins"]:
         raise SystemExit(plugins_command(arguments[1:]))
+    if arguments[:1] == ["export"]:
+        from seqkit.export import export_command  # reports its own errors in one line
+
+        raise SystemExit(export_command(arguments[1:]))
     try:
         if arguments[:1] == ["sample"]:
             raise SystemExit(sample_command(arguments[1:]))
