@@ -151,12 +151,11 @@ def evaluate_command(arguments: list[str]) -> int:
         raise ValueError(f"{run_dir} is not a directory; give the run directory (it receives evaluate.json)")
     overrides = OmegaConf.to_container(OmegaConf.from_dotlist(dataset_overrides))
     run = load_run(run_dir, options["checkpoint"], options["device"], registry=get_host().registry)
-    metrics = run.evaluate(options["split"], **overrides)
     result = {
         "checkpoint": str(run.checkpoint),
         "split": options["split"],
         "dataset_overrides": overrides,
-        "metrics": metrics,
+        **run.evaluate_report(options["split"], **overrides),
     }
     write_json(run_dir / "evaluate.json", result)
     print(json.dumps(result, indent=2))

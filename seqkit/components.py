@@ -172,6 +172,11 @@ class Dataset(metaclass=ABCMeta):
         """The files the dataset read, so ``summary.json`` can record each one's path and sha256. Default: none."""
         return []
 
+    def baselines(self, split: Split) -> dict[str, dict[str, float]]:
+        """Reference forecasts' metrics on ``split`` (``{"persistence": {"mse": ...}}``), which the head's
+        ``derived_metrics`` compares with when a finished run is evaluated again. Default: none."""
+        return {}
+
     def report(self, model: nn.Module, run_dir: Path, device: torch.device) -> dict[str, Any]:
         """After testing: write the dataset's own artifacts (plots, forecasts) into ``run_dir`` and return
         what ``summary.json`` adds at its top level, e.g. ``{"baselines": {"persistence": {"mse": ...}}}``.

@@ -4,6 +4,7 @@
     run = seqkit.load_run("outputs/bach/2024-05-01_12-00-00")     # checkpoints/best.pt, no data needed
     run.evaluate()                      # the head's test metrics, as summary.json has them
     run.evaluate(path="other.abc")      # the same model on other data (dataset.path=...)
+    run.evaluate("val")                 # another split: by position, since keywords are dataset options
     run.score("X:1\\nT:Aria\\n...")     # bits per character of a text
     run.predict("new.csv")              # a forecasting run's forecasts for every window of new data
 
@@ -175,14 +176,23 @@ class FinishedRun:
                 log.warning("the run's checkpoint holds no artifacts: the data is read with transforms fitted on it")
         return dataset
 
-    def evaluate(self, split: str = "test", **dataset_overrides: Any) -> dict[str, float]:
+    def evaluate(self, split: str = "test", /, **dataset_overrides: Any) -> dict[str, float]:
         """The head's metrics on ``split`` of the run's data (or of the data ``dataset_overrides`` describe).
 
         Computed as the trainer tests, in the run's precision: on the run's own data and the test split
-        this repeats ``summary.json``'s ``metrics.test`` (less what the head derives from the dataset's
-        baselines, such as ``skill_vs_persistence``). Token data whose vocabulary differs from the run's
+        this repeats ``summary.json``'s ``metrics.test``, with what the head derives from the dataset's
+        baselines (``skill_vs_persistence``). Token data whose vocabulary differs from the run's
         (another file) is mapped onto the run's; symbols the run never saw count as its unknown symbol.
         Real-valued data is read with the run's scaler, not one fitted on it (``dataset``).
+        """
+        return self.evaluate_report(split, **dataset_overrides)["metrics"]
+
+    def evaluate_report(self, split: str = "test", /, **dataset_overrides: Any) -> dict[str, Any]:
+        """:meth:`evaluate`'s ``metrics``, and for token data ``unknown_rate``: the share of the scored
+        symbols the run's vocabulary does not hold (each read and scored as its unknown symbol).
+
+        ``split`` is given by position; every keyword is a dataset option, ``split`` too (the ABC
+        dataset's ``split=random``): ``run.evaluate_report("test", path="tunes/", split="random")``.
         """
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
@@ -191,7 +201,12 @@ class FinishedRun:
         if self.vocabulary is not None and dataset.vocabulary is not None:
             if dataset.vocabulary.symbols != self.vocabulary.symbols:
                 dataset = RemappedTokens(dataset, self.vocabulary, self.spec)
-        return evaluate_split(self.model, dataset, split, self.precision, Ranks())
+        metrics = evaluate_split(self.model, dataset, split, self.precision, Ranks())
+        metrics.update(self.model.head.derived_metrics(metrics, dataset.baselines(split)))
+        report: dict[str, Any] = {"metrics": metrics}
+        if self.spec.target_kind == "tokens":
+            report["unknown_rate"] = unknown_rate(dataset, split)
+        return report
 
     def _check_spec(self, spec: DataSpec) -> None:
         """Refuse data the model cannot read: another kind, context or (for real values) another width."""
@@ -339,6 +354,16 @@ def sampler_section(stored: DictConfig | None, overrides: list[str], registry: R
         name = installed[0]
     kept = stored if stored.get("name") in (None, name) else {}
     return OmegaConf.merge(kept, chosen, {"name": name})
+
+
+def unknown_rate(dataset: Dataset, split: str) -> float:
+    """The share of ``split``'s scored token targets that are the unknown symbol (id 0)."""
+    unknown = scored = 0
+    for batch in dataset.batches(split):
+        targets = batch.targets[batch.targets != PADDING_TARGET]
+        unknown += int((targets == 0).sum())
+        scored += targets.numel()
+    return unknown / scored if scored else 0.0
 
 
 class RemappedTokens(Dataset):

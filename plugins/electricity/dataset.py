@@ -232,6 +232,14 @@ class ElectricityDataset(Dataset):
         forecasts["linear_ar"] = linear.predict(starts)
         return forecasts
 
+    def baselines(self, split: Split = "test") -> dict[str, dict[str, float]]:
+        """Each baseline's error figures on ``split``'s windows, in scaled units and kW."""
+        return self._errors(self.baseline_forecasts(split), split)
+
+    def _errors(self, forecasts: dict[str, np.ndarray], split: Split) -> dict[str, dict[str, float]]:
+        truth = self.scaled[self.starts[split] + self.reach]
+        return {name: error_metrics(forecast, truth, self.scaler.scale) for name, forecast in forecasts.items()}
+
     def data_summary(self) -> dict[str, Any]:
         """What the run was tested on: the file, the rows, the splits and the all-zero (outage) days."""
         times, zero_rows = self.series.times, all_zero_day_rows(self.series)
@@ -281,13 +289,9 @@ class ElectricityDataset(Dataset):
     def report(self, model: nn.Module, run_dir: Path, device: torch.device | str) -> dict[str, Any]:
         """Baselines on the test windows, forecast.csv and forecast.png in ``run_dir``, and the data summary."""
         test_targets = self.starts["test"] + self.reach
-        truth = self.scaled[test_targets]
-        forecasts = {"prediction": self.predict(model, device), **self.baseline_forecasts("test")}
-        baselines = {
-            name: error_metrics(forecast, truth, self.scaler.scale)
-            for name, forecast in forecasts.items()
-            if name != "prediction"
-        }
+        baseline_forecasts = self.baseline_forecasts("test")
+        baselines = self._errors(baseline_forecasts, "test")
+        forecasts = {"prediction": self.predict(model, device), **baseline_forecasts}
         in_kw = {name: self.scaler.inverse(forecast) for name, forecast in forecasts.items()}
         frame = forecast_report.forecast_table(
             self.series.times[test_targets], test_targets, self.series.values[test_targets], in_kw
