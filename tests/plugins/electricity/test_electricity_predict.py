@@ -225,6 +225,20 @@ def test_seqkit_predict_writes_the_csv_and_leaves_the_run(tiny_run, load_file, t
     assert (tiny_run / "forecast.csv").read_bytes() == forecast
 
 
+def files_of(run_dir: Path) -> dict[Path, bytes]:
+    return {path.relative_to(run_dir): path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+
+
+def test_too_few_rows_for_one_window_say_how_many_and_leave_the_run(tiny_run, host, tmp_path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("time,Load\n2014-01-01 00:15:00,70.1\n2014-01-01 00:30:00,71.2\n")
+    before = files_of(tiny_run)
+    run = load_run(tiny_run, device="cpu", registry=host.registry)
+    with pytest.raises(ValueError, match="short.csv: 2 rows in column 'Load'; one window of 8 plus horizon 1 needs"):
+        run.predict(short)
+    assert files_of(tiny_run) == before
+
+
 # ------------------------------------------------------------------------------ done when: real data
 
 
