@@ -117,6 +117,23 @@ def sample_command(arguments: list[str]) -> int:
     return 0
 
 
+def parse_run_arguments(arguments: list[str], options: dict[str, str], usage: str) -> list[str]:
+    """Fill ``options`` from ``KEY=VALUE`` arguments of a finished-run command; returns the ``dataset.KEY=VALUE``
+    ones as dataset overrides (``KEY=VALUE``). Anything else is refused with the command's usage."""
+    dataset_overrides: list[str] = []
+    for argument in arguments:
+        key, separator, value = argument.partition("=")
+        if not separator:
+            raise ValueError(f"expected KEY=VALUE, got {argument!r}")
+        if key in options:
+            options[key] = value
+        elif key.startswith("dataset.") and key != "dataset.name":
+            dataset_overrides.append(argument.removeprefix("dataset."))
+        else:
+            raise ValueError(f"unknown argument {argument!r}; {usage.removeprefix('usage: ')}")
+    return dataset_overrides
+
+
 # -- seqkit evaluate --------------------------------------------------------------------------------
 
 EVALUATE_USAGE = (
@@ -136,17 +153,7 @@ def evaluate_command(arguments: list[str]) -> int:
         return 0 if arguments and arguments[0] in ("-h", "--help") else 2
     run_dir = Path(arguments[0])
     options = {"checkpoint": "best", "device": "auto", "split": "test"}
-    dataset_overrides: list[str] = []
-    for argument in arguments[1:]:
-        key, separator, value = argument.partition("=")
-        if not separator:
-            raise ValueError(f"expected KEY=VALUE, got {argument!r}")
-        if key in options:
-            options[key] = value
-        elif key.startswith("dataset.") and key != "dataset.name":
-            dataset_overrides.append(argument.removeprefix("dataset."))
-        else:
-            raise ValueError(f"unknown argument {argument!r}; {EVALUATE_USAGE.removeprefix('usage: ')}")
+    dataset_overrides = parse_run_arguments(arguments[1:], options, EVALUATE_USAGE)
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a directory; give the run directory (it receives evaluate.json)")
     overrides = OmegaConf.to_container(OmegaConf.from_dotlist(dataset_overrides))
@@ -194,17 +201,7 @@ def predict_command(arguments: list[str]) -> int:
         return 0 if arguments and arguments[0] in ("-h", "--help") else 2
     run_dir = Path(arguments[0])
     options = {"checkpoint": "best", "device": "auto", "last": "false", "out": ""}
-    dataset_overrides: list[str] = []
-    for argument in arguments[1:]:
-        key, separator, value = argument.partition("=")
-        if not separator:
-            raise ValueError(f"expected KEY=VALUE, got {argument!r}")
-        if key in options:
-            options[key] = value
-        elif key.startswith("dataset.") and key != "dataset.name":
-            dataset_overrides.append(argument.removeprefix("dataset."))
-        else:
-            raise ValueError(f"unknown argument {argument!r}; {PREDICT_USAGE.removeprefix('usage: ')}")
+    dataset_overrides = parse_run_arguments(arguments[1:], options, PREDICT_USAGE)
     if options["last"].lower() not in ("true", "false"):
         raise ValueError(f"last must be true or false; got {options['last']!r}")
     if not run_dir.is_dir():

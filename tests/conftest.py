@@ -89,3 +89,14 @@ TOY_SERIES = [
     "trainer.progress=false",
     "trainer.device=cpu",
 ]
+
+
+def trained(tmp_path_factory, host: Host, overrides: list[str]) -> Path:
+    """A run of the composed ``overrides`` trained in a fresh directory (for module-scoped run fixtures)."""
+    from seqkit.training import train
+
+    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=overrides)
+    run_dir = tmp_path_factory.mktemp("run")
+    train(config, host.registry, run_dir)
+    return run_dir

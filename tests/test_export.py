@@ -18,9 +18,8 @@ import seqkit.export
 from seqkit import cli
 from seqkit.export import TOLERANCE, ExportError, export_command, export_run
 from seqkit.inference import load_run
-from seqkit.training import train
 
-from conftest import overridden
+from conftest import overridden, trained
 
 #: A tiny run of the built-in cells on the test plugin's data.
 TINY = [
@@ -32,16 +31,6 @@ TINY = [
 ]
 SERIES = ["dataset=toy_series", "cell=lstm", "head=regression", "~sampler", *TINY]
 TOKENS = ["dataset=toy_tokens", "cell=lstm", "head=softmax", "~sampler", "model.num_layers=2", *TINY]
-
-
-def trained(tmp_path_factory, host, overrides: list[str]) -> Path:
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
-        config = compose(config_name="config", overrides=overrides)
-    run_dir = tmp_path_factory.mktemp("run")
-    train(config, host.registry, run_dir)
-    return run_dir
 
 
 @pytest.fixture(scope="module")

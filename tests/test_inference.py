@@ -24,7 +24,7 @@ from seqkit.registry import RegistryError
 from seqkit.training import train
 
 import toy_plugin
-from conftest import TOY_SERIES, TOY_TOKENS
+from conftest import TOY_SERIES, TOY_TOKENS, trained
 
 needs_example_plugin = pytest.mark.skipif(
     importlib.util.find_spec("seqkit_example_plugin") is None,
@@ -38,16 +38,6 @@ def run_seqkit(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "SEQKIT_STRICT_PLUGINS": "1", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "seqkit", *arguments]
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
-
-
-def trained(tmp_path_factory, host, overrides: list[str]) -> Path:
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
-        config = compose(config_name="config", overrides=overrides)
-    run_dir = tmp_path_factory.mktemp("run")
-    train(config, host.registry, run_dir)
-    return run_dir
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from seqkit.plugins.electricity.config import ElectricityConfig
 from seqkit.plugins.electricity.dataset import ElectricityDataset
 from seqkit.training import train
 
-from conftest import shared_data
+from conftest import shared_data, trained
 
 START = pd.Timestamp("2011-01-01 00:15")
 STEP = pd.Timedelta("15min")
@@ -65,16 +65,6 @@ class LastValue(nn.Module):
 
     def forward(self, inputs: torch.Tensor, state=None):
         return inputs[:, -1, :1], state
-
-
-def trained(tmp_path_factory, host, overrides: list[str]) -> Path:
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="seqkit.conf", version_base="1.3"):
-        config = compose(config_name="config", overrides=overrides)
-    run_dir = tmp_path_factory.mktemp("run")
-    train(config, host.registry, run_dir)
-    return run_dir
 
 
 @pytest.fixture(scope="module")
